@@ -1,0 +1,1 @@
+"""Smart Grid Lab: shared code of the containerised mosaik co-simulation lab."""
