@@ -1,0 +1,148 @@
+# Smart Grid Lab. `make up` runs the demo in containers, `make test` tests it all.
+# Everything these targets need is built here from nothing; `make help` lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# --- Settings (override on the command line: `make up LAB_RT_FACTOR=0.002`) ---
+# Base for the images: without a registry, a Debian trixie rootfs we build;
+# with one, `make up PYTHON_IMAGE=python:3.13-slim`.
+PYTHON_IMAGE ?= smartgrid-lab/python:trixie
+DEBIAN_SUITE ?= trixie
+IMAGE_PYTHON_VERSION ?= 3.13
+LAB_RT_FACTOR ?= 0
+LAB_WEB_BIND ?= 127.0.0.1
+LAB_WEB_PORT ?= 8000
+RUN_ID := $(or $(RUN_ID),$(shell date -u +%Y%m%d-%H%M%S)-demo)
+SERVICE ?= master
+
+# Containers run as the invoking user, so results/ stays theirs; as root, they
+# run as the unprivileged `lab` user (10001) and results are handed back to root.
+HOST_UID := $(shell id -u)
+HOST_GID := $(shell id -g)
+LAB_UID := $(if $(filter 0,$(HOST_UID)),10001,$(HOST_UID))
+LAB_GID := $(if $(filter 0,$(HOST_UID)),10001,$(HOST_GID))
+SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
+
+# Docker Compose v2 plugin if present, else the v1 standalone tool.
+COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_PROJECT ?= smartgrid-lab
+COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml $(COMPOSE_FILES)
+SERVICES := grid households pv recorder web master
+export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT
+
+# Host Python for the venv: 3.12+ (mosaik 3.7 needs it).
+HOST_PYTHON ?= $(firstword $(foreach p,python3.13 python3.12 $(wildcard /root/.pyenv/versions/3.13*/bin/python3) $(wildcard /root/.pyenv/versions/3.12*/bin/python3),$(shell command -v $(p) 2>/dev/null)))
+VENV := .venv
+PY := PYTHONPATH=src $(VENV)/bin/python
+ARCH := $(shell uname -m)
+
+.PHONY: help
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# --- Host set-up ---------------------------------------------------------------
+.PHONY: host-deps
+host-deps:  ## install Debian packages the host needs (mmdebstrap, chromium)
+	@missing=""; command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then echo "Installing$$missing ..."; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+$(VENV)/.installed: requirements.lock requirements-dev.lock
+	@test -n "$(HOST_PYTHON)" || { echo "error: no Python 3.12+ found; install python3.13 or set HOST_PYTHON=/path/to/python3.13" >&2; exit 1; }
+	$(HOST_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-dev.lock
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed  ## host venv with the locked packages and test tools
+
+# --- Images -----------------------------------------------------------------
+build/wheelhouse/.complete: requirements.lock $(VENV)/.installed
+	@echo "Filling the wheelhouse for Python $(IMAGE_PYTHON_VERSION) ($(ARCH)) ..."
+	rm -rf build/wheelhouse
+	$(VENV)/bin/pip download -q --only-binary=:all: --dest build/wheelhouse \
+	  --python-version $(IMAGE_PYTHON_VERSION) --implementation cp \
+	  --abi cp$(subst .,,$(IMAGE_PYTHON_VERSION)) --platform manylinux_2_28_$(ARCH) \
+	  -r requirements.lock
+	touch $@
+
+.PHONY: wheelhouse
+wheelhouse: build/wheelhouse/.complete  ## download the locked wheels the images install
+
+.PHONY: python-image
+python-image:  ## the Debian rootfs image the base image builds on (no registry needed)
+	@if [ "$(PYTHON_IMAGE)" != smartgrid-lab/python:$(DEBIAN_SUITE) ]; then exit 0; fi; \
+	if docker image inspect $(PYTHON_IMAGE) >/dev/null 2>&1; then exit 0; fi; \
+	$(MAKE) --no-print-directory host-deps; \
+	echo "Building a minimal Debian $(DEBIAN_SUITE) with Python (mmdebstrap, about a minute) ..."; \
+	mkdir -p build && mmdebstrap --quiet --variant=minbase \
+	  --include=python3,python3-venv,ca-certificates $(DEBIAN_SUITE) build/rootfs.tar && \
+	docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+	  --change 'ENV LANG=C.UTF-8' build/rootfs.tar $(PYTHON_IMAGE) && rm -f build/rootfs.tar
+
+.PHONY: images
+images: python-image wheelhouse  ## build the base image and every service image
+	@echo "Building smartgrid-lab/base from $(PYTHON_IMAGE) ..."
+	docker build -q -t smartgrid-lab/base --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  -f services/base/Dockerfile .
+	$(COMPOSE) build -q
+
+# --- Running ----------------------------------------------------------------
+image-ids = $(foreach s,$(SERVICES),LAB_IMAGE_$(shell echo $(s) | tr a-z A-Z)=$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(s)))
+TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
+
+.PHONY: up
+up: images  ## run the demo in containers; the page stays at http://127.0.0.1:8000
+	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
+	@mkdir -p results/$(RUN_ID)
+	@$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID))
+	@echo "Starting the simulators; the visualiser is at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT)"
+	@$(image-ids) LAB_RUN_ID=$(RUN_ID) $(COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
+	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
+	if [ $$status -eq 0 ]; then \
+	  echo "Results: results/$(RUN_ID)/ (demo.hdf5, manifest.json)"; \
+	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT) until 'make down'."; \
+	else echo "The run failed (exit $$status); see the message above and 'make logs SERVICE=<name>'." >&2; fi; \
+	exit $$status
+
+.PHONY: watch
+watch:  ## like `make up`, slowed down so a day takes about 3 minutes
+	$(MAKE) up LAB_RT_FACTOR=0.002
+
+.PHONY: down
+down:  ## stop and remove the lab's containers and networks
+	$(COMPOSE) down --remove-orphans --volumes
+
+.PHONY: logs
+logs:  ## show a service's log: make logs SERVICE=grid
+	$(COMPOSE) logs $(SERVICE)
+
+.PHONY: run-local
+run-local: venv  ## run the demo with every simulator in this process (no Docker)
+	$(PY) scenarios/demo.py --run-id $(RUN_ID)-local --rt-factor $(LAB_RT_FACTOR) \
+	  --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT)
+
+# --- Data -------------------------------------------------------------------
+.PHONY: data
+data: venv  ## regenerate data/ (bit-identical to what is committed)
+	$(PY) -m smartgrid_lab.datagen
+
+.PHONY: check-data
+check-data: venv  ## check that data/ is exactly what the generator makes
+	$(PY) -m smartgrid_lab.datagen --check
+
+# --- Tests and benchmarks ---------------------------------------------------
+.PHONY: test
+test: host-deps venv images  ## run every test: unit, local runs, containers, browser
+	$(PY) -m pytest -ra
+
+.PHONY: bench
+bench: venv  ## print speed and memory figures of a local run
+	$(PY) bench/run_local.py
+
+.PHONY: clean
+clean: down  ## remove build outputs, the venv and the lab's images (keeps results/)
+	rm -rf build $(VENV)
+	docker image rm -f $(foreach s,$(SERVICES) base,smartgrid-lab/$(s)) >/dev/null 2>&1 || true

@@ -1,0 +1,29 @@
+"""Container health check: is anything LISTENing on a TCP port?
+
+A simulator in mosaik's server mode accepts exactly one connection and takes
+it to be mosaik's, so a health probe must never connect. Instead this reads
+the kernel's socket tables, which show the listening socket without touching
+it.
+
+    python -m smartgrid_lab.listening PORT   # exit 0 if listening, else 1
+"""
+
+import sys
+from pathlib import Path
+
+TCP_LISTEN = "0A"  # socket state code in /proc/net/tcp*
+
+
+def is_listening(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -> bool:
+    for table in map(Path, tables):
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            local_address, state = line.split()[1], line.split()[3]
+            if state == TCP_LISTEN and int(local_address.rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(0 if is_listening(int(sys.argv[1])) else 1)

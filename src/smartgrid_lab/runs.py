@@ -1,0 +1,155 @@
+"""Run a scenario: the one entry point for local runs and container runs.
+
+A scenario file defines its ``SIM_CONFIG`` and a ``create_scenario(world,
+run)`` function, and hands both to :func:`main`. This module does the rest:
+the command line, the run directory, local or container addresses, the
+real-time factor, a clear one-paragraph error instead of a traceback, and the
+manifest, written whether the run completes or fails.
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mosaik
+
+from smartgrid_lab import manifest, simulators
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+class RunError(Exception):
+    """A problem a user can fix, reported without a traceback."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One run of a scenario, as the scenario's ``create_scenario`` sees it."""
+
+    run_id: str
+    directory: Path
+    hdf5_file: Path
+    remote: bool
+    web_serve: str
+    """Where an in-process visualiser serves its page (containers set their own)."""
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Run a Smart Grid Lab scenario.")
+    parser.add_argument(
+        "--remote", action="store_true",
+        help="reach every simulator in its container (service NAME, port 5555) "
+             "instead of running it in this process",
+    )
+    parser.add_argument(
+        "--rt-factor", type=float, default=float(os.environ.get("LAB_RT_FACTOR") or 0),
+        help="seconds of wall time per simulated second, for watching "
+             "(e.g. 0.002: a day in about 3 minutes); 0 = as fast as possible",
+    )
+    parser.add_argument("--run-id", default=os.environ.get("LAB_RUN_ID"),
+                        help="name of the run's directory (default: UTC time and scenario)")
+    parser.add_argument("--results", type=Path, default=REPO / "results",
+                        help="folder that holds one directory per run")
+    parser.add_argument("--connect-timeout", type=float,
+                        default=float(os.environ.get("LAB_CONNECT_TIMEOUT") or 60),
+                        help="seconds to wait for each simulator container to come up")
+    parser.add_argument("--serve", default="127.0.0.1:8000",
+                        help="where the in-process visualiser serves its page (local runs)")
+    return parser.parse_args(argv)
+
+
+def new_run(args, scenario: str) -> Run:
+    run_id = args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{scenario}"
+    if not RUN_ID.fullmatch(run_id):
+        raise RunError(
+            f"invalid run id {run_id!r}: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 80 characters."
+        )
+    directory = args.results / run_id
+    if directory.exists() and any(directory.iterdir()):
+        raise RunError(f"run {run_id!r} already exists in {directory}: choose another run id.")
+    directory.mkdir(parents=True, exist_ok=True)
+    return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve)
+
+
+def describe_simulators(sim_config: dict) -> dict:
+    """How each simulator was reached, with its image id where the Makefile gave one."""
+    described = {}
+    for name, starter in sim_config.items():
+        if isinstance(starter, simulators.RetryingConnect):
+            service = starter.host
+            described[name] = {
+                "connect": f"{service}:{starter.port}",
+                "service": service,
+                "image_id": os.environ.get(f"LAB_IMAGE_{service.upper()}"),
+            }
+        else:
+            described[name] = dict(starter)
+    return described
+
+
+def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
+         params: dict, argv=None) -> int:
+    """Run ``create_scenario`` until ``until`` (seconds); return the exit code."""
+    args = parse_args(argv)
+    scenario = Path(scenario_file).stem
+    try:
+        run = new_run(args, scenario)
+    except RunError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.remote:
+        sim_config = simulators.in_containers(sim_config, timeout=args.connect_timeout)
+
+    record = {
+        "run_id": run.run_id,
+        "mode": "containers" if args.remote else "local",
+        "scenario": {
+            "name": scenario,
+            "file": str(Path(scenario_file).resolve().relative_to(REPO)),
+            "sha256": manifest.sha256_file(scenario_file),
+            "params": params,
+            "until": until,
+            "rt_factor": args.rt_factor,
+        },
+        "simulators": describe_simulators(sim_config),
+        "lock_sha256": manifest.sha256_file(manifest.LOCK_FILE),
+        "packages": manifest.locked_packages(),
+        "data": {p.name: manifest.sha256_file(p) for p in sorted((REPO / "data").glob("*"))
+                 if p.is_file() and p.name != "README.md"},
+        "host": manifest.host_info(),
+        "started_utc": datetime.now(UTC).isoformat(),
+    }
+    print(f"Run {run.run_id}: scenario {scenario}, simulators "
+          f"{'in containers' if args.remote else 'in this process'}, "
+          f"results in {run.directory}", flush=True)
+    started = time.monotonic()
+    exit_code = 0
+    try:
+        with mosaik.World(sim_config, skip_greetings=True) as world:
+            create_scenario(world, run)
+            world.run(until=until, rt_factor=args.rt_factor or None,
+                      print_progress=sys.stdout.isatty())
+        record["status"] = "completed"
+    except Exception as error:  # noqa: BLE001 - every failure ends in one clear paragraph
+        record["status"] = "failed"
+        record["error"] = f"{type(error).__name__}: {error}"
+        print(f"error: run {run.run_id} of scenario {scenario} failed: {error}",
+              file=sys.stderr)
+        exit_code = 1
+    record["finished_utc"] = datetime.now(UTC).isoformat()
+    record["wall_seconds"] = round(time.monotonic() - started, 3)
+    if run.hdf5_file.exists():
+        record["hdf5"] = {"file": run.hdf5_file.name,
+                          "datasets": manifest.dataset_checksums(run.hdf5_file)}
+    manifest.write(run.directory / "manifest.json", record)
+    if exit_code == 0:
+        print(f"Run {run.run_id} completed in {record['wall_seconds']:.0f} s: "
+              f"{run.hdf5_file} and {run.directory / 'manifest.json'}", flush=True)
+    return exit_code
