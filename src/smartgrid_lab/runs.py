@@ -78,6 +78,12 @@ def new_run(args, scenario: str) -> Run:
     return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve)
 
 
+def scenario_path(scenario_file: str) -> str:
+    """The scenario's path relative to the repository, if it lives there."""
+    path = Path(scenario_file).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def describe_simulators(sim_config: dict) -> dict:
     """How each simulator was reached, with its image id where the Makefile gave one."""
     described = {}
@@ -112,7 +118,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         "mode": "containers" if args.remote else "local",
         "scenario": {
             "name": scenario,
-            "file": str(Path(scenario_file).resolve().relative_to(REPO)),
+            "file": scenario_path(scenario_file),
             "sha256": manifest.sha256_file(scenario_file),
             "params": params,
             "until": until,
