@@ -31,8 +31,10 @@ COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml $(COMPOSE_FILES)
 SERVICES := grid households pv recorder web master
 export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT
 
-# Host Python for the venv: 3.12+ (mosaik 3.7 needs it).
-HOST_PYTHON ?= $(firstword $(foreach p,python3.13 python3.12 $(wildcard /root/.pyenv/versions/3.13*/bin/python3) $(wildcard /root/.pyenv/versions/3.12*/bin/python3),$(shell command -v $(p) 2>/dev/null)))
+# Host Python for the venv: the first of these that runs and is 3.12+ (mosaik 3.7 needs it).
+PYTHON_CANDIDATES := python3.13 python3.12 python3 $(wildcard /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3)
+HOST_PYTHON ?= $(shell for p in $(PYTHON_CANDIDATES); do \
+  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 PY := PYTHONPATH=src $(VENV)/bin/python
 ARCH := $(shell uname -m)

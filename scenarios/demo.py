@@ -79,7 +79,7 @@ def create_scenario(world, run):
     connect_many_to_one(world, nodes, topology, "P", "Vm")
     connect_many_to_one(world, houses, topology, "P_out")
     connect_many_to_one(world, pvs, topology, "P")
-    lv_volts = world.get_data(nodes[-1:], "Vl")[nodes[-1]]["Vl"]
+    lv_volts = min(bus["Vl"] for bus in world.get_data(nodes, "Vl").values())
     web_sim.set_etypes({
         "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
                    "default": 0, "min": 0, "max": 100_000},

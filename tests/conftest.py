@@ -1,11 +1,14 @@
 """Shared fixtures: a free port, and one local run of the demo per session."""
 
+import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from smartgrid_lab import datagen
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scenarios" / "demo.py"
@@ -24,6 +27,19 @@ def run_scenario(scenario: Path, *args: str, timeout: float = 600) -> subprocess
         [sys.executable, str(scenario), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
         env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    )
+
+
+def expected_entities() -> set[str]:
+    """What the demo must record, derived from the data files alone."""
+    grid = json.loads((REPO / "data" / "grid.json").read_text())
+    houses_file = (REPO / "data" / "households.data").read_text().split("# id_list")[1]
+    houses = json.loads(houses_file.split("# attrs")[0])[datagen.GRID_NAME]
+    return (
+        {f"Grid-0.0-{bus[0]}" for bus in grid["bus"]}
+        | {f"Grid-0.0-{branch[0]}" for branch in grid["trafo"] + grid["branch"]}
+        | {f"Households-0.House_{i}" for i in range(len(houses))}
+        | {f"PV-0.PV_{i}" for i in range(20)}
     )
 
 

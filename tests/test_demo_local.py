@@ -5,21 +5,8 @@ import json
 import h5py
 import numpy as np
 
-from conftest import DEMO, REPO, STEPS
+from conftest import DEMO, REPO, STEPS, expected_entities
 from smartgrid_lab import datagen, manifest, results
-
-
-def expected_entities() -> set[str]:
-    """What the demo must record, derived from the data files alone."""
-    grid = json.loads((REPO / "data" / "grid.json").read_text())
-    houses_file = (REPO / "data" / "households.data").read_text().split("# id_list")[1]
-    houses = json.loads(houses_file.split("# attrs")[0])[datagen.GRID_NAME]
-    return (
-        {f"Grid-0.0-{bus[0]}" for bus in grid["bus"]}
-        | {f"Grid-0.0-{branch[0]}" for branch in grid["trafo"] + grid["branch"]}
-        | {f"Households-0.House_{i}" for i in range(len(houses))}
-        | {f"PV-0.PV_{i}" for i in range(20)}
-    )
 
 
 def test_every_entity_is_recorded_at_every_step(local_run):

@@ -1,0 +1,155 @@
+"""`make up` end to end: real images, real containers, the same results as locally.
+
+One module-scoped `make up` under its own Compose project name and web port;
+every test here looks at that run, the last one takes it down again.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import h5py
+import numpy as np
+import pytest
+
+from browser import open_page
+from conftest import REPO, STEPS, expected_entities, free_port
+from smartgrid_lab import manifest, results
+
+pytestmark = pytest.mark.docker
+
+
+class Stack:
+    """One `make up` of the demo, for the tests to inspect."""
+
+    def __init__(self):
+        self.project = f"sgl-test-{os.getpid()}"
+        self.port = free_port()
+        self.run_id = f"test-{os.getpid()}"
+        self.directory = REPO / "results" / self.run_id
+
+    def make(self, target: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "--no-print-directory", target, f"COMPOSE_PROJECT={self.project}",
+             f"LAB_WEB_PORT={self.port}", f"RUN_ID={self.run_id}"],
+            cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+    def docker(self, *args: str) -> str:
+        return subprocess.run(["docker", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def containers(self) -> list[str]:
+        return self.docker("ps", "-a", "-q", "--filter",
+                           f"label=com.docker.compose.project={self.project}").split()
+
+    def networks(self) -> list[str]:
+        return self.docker("network", "ls", "-q", "--filter",
+                           f"label=com.docker.compose.project={self.project}").split()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    stack = Stack()
+    stack.up = stack.make("up")
+    try:
+        yield stack
+    finally:
+        stack.make("down")
+        shutil.rmtree(stack.directory, ignore_errors=True)
+
+
+def test_make_up_completes_and_says_where_results_are(stack):
+    assert stack.up.returncode == 0, stack.up.stdout + stack.up.stderr
+    assert f"Results: results/{stack.run_id}/" in stack.up.stdout
+    assert f"http://127.0.0.1:{stack.port}" in stack.up.stdout
+
+
+def test_every_entity_is_recorded_at_every_step(stack):
+    with h5py.File(stack.directory / "demo.hdf5") as db:
+        assert set(db["Series"]) == expected_entities()
+        for entity, group in db["Series"].items():
+            for attr, dataset in group.items():
+                assert dataset.shape == (STEPS,), f"{entity}/{attr}"
+    assert results.physics_problems(stack.directory / "demo.hdf5", STEPS) == []
+
+
+def test_container_run_equals_local_run(stack, local_run):
+    with h5py.File(stack.directory / "demo.hdf5") as remote, \
+            h5py.File(local_run / "demo.hdf5") as local:
+        names = []
+        remote.visit(names.append)
+        assert sorted(names) == sorted(_names(local))
+        for name in names:
+            if isinstance(remote[name], h5py.Dataset):
+                assert remote[name].shape == local[name].shape, name
+                assert np.array_equal(remote[name][()], local[name][()]), name
+
+
+def _names(db):
+    names = []
+    db.visit(names.append)
+    return names
+
+
+def test_manifest_names_the_images_and_the_containers(stack):
+    record = json.loads((stack.directory / "manifest.json").read_text())
+    assert record["status"] == "completed"
+    assert record["mode"] == "containers"
+    assert record["hdf5"]["datasets"] == manifest.dataset_checksums(stack.directory / "demo.hdf5")
+    for name, service in [("Grid", "grid"), ("Households", "households"), ("PV", "pv"),
+                          ("Recorder", "recorder"), ("Web", "web")]:
+        described = record["simulators"][name]
+        assert described["connect"] == f"{service}:5555"
+        assert described["image_id"] == stack.docker(
+            "image", "inspect", "-f", "{{.Id}}", f"smartgrid-lab/{service}")
+
+
+def test_results_belong_to_the_invoking_user(stack):
+    for path in [stack.directory, *stack.directory.iterdir()]:
+        assert path.stat().st_uid == os.getuid(), path
+
+
+def test_containers_run_unprivileged_on_an_internal_network(stack):
+    containers = stack.containers()
+    assert len(containers) == 5  # the master ran with --rm; the simulators remain
+    for container in containers:
+        user = stack.docker("inspect", "-f", "{{.Config.User}}", container)
+        assert user and not user.startswith("0:"), (container, user)
+        assert stack.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}",
+                            container) == "true"
+    simulation = f"{stack.project}_simulation"
+    assert stack.docker("network", "inspect", "-f", "{{.Internal}}", simulation) == "true"
+    web = stack.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={stack.project}",
+                       "--filter", "label=com.docker.compose.service=web")
+    assert stack.docker("exec", web, "id", "-u") != "0"
+    assert stack.docker("port", web, "8000") == f"127.0.0.1:{stack.port}"
+
+
+@pytest.mark.browser
+def test_page_at_the_web_port_shows_the_finished_run(stack, tmp_path):
+    grid = json.loads((REPO / "data" / "grid.json").read_text())
+    lines = {f"Grid-0.0-{line[0]}" for line in grid["trafo"] + grid["branch"]}
+    shown = expected_entities() - lines  # mosaik-web draws lines as links
+    with open_page(f"http://127.0.0.1:{stack.port}/") as (page, problems):
+        nodes = page.locator("#topology circle.node")
+        nodes.first.wait_for()
+        assert set(nodes.all_text_contents()) == shown
+        # the replayed day reached the page: bus voltages near 400 V, progress full
+        page.wait_for_function("""() => document.getElementById('progress')
+            .getBoundingClientRect().width >
+              0.99 * document.documentElement.getBoundingClientRect().width""")
+        values = dict(page.evaluate(
+            "d3.selectAll('#topology .node').data().map(n => [n.name, n.value])"))
+        assert 0.9 * 400 < values["Grid-0.0-node_a1"] < 1.1 * 400
+        page.wait_for_timeout(1000)
+        page.screenshot(path=tmp_path / "demo.png")
+        shutil.copy(tmp_path / "demo.png", "/tmp/demo.png")
+        assert problems == []
+
+
+def test_make_down_leaves_nothing_behind(stack):
+    down = stack.make("down")
+    assert down.returncode == 0, down.stderr
+    assert stack.containers() == []
+    assert stack.networks() == []
