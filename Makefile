@@ -51,10 +51,10 @@ host-deps:  ## install Debian packages the host needs (mmdebstrap, chromium)
 	if [ -n "$$missing" ]; then echo "Installing$$missing ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
 
-$(VENV)/.installed: requirements.lock requirements-dev.lock
+$(VENV)/.installed: requirements.lock requirements-host.lock
 	@test -n "$(HOST_PYTHON)" || { echo "error: no Python 3.12+ found; install python3.13 or set HOST_PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(HOST_PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements-dev.lock
+	$(VENV)/bin/pip install -q -r requirements-host.lock
 	touch $@
 
 .PHONY: venv
