@@ -28,7 +28,13 @@ SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
 COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_PROJECT ?= smartgrid-lab
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml $(COMPOSE_FILES)
-SERVICES := grid households pv recorder web master
+SIMULATORS := grid households pv recorder web
+# SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
+SWAP ?=
+upper = $(shell echo $(1) | tr a-z- A-Z_)
+swap-of = $(or $(lastword $(subst =, ,$(filter $(1)=%,$(SWAP)))),$(1))
+$(foreach s,$(SIMULATORS),$(eval export LAB_SERVICE_$(call upper,$(s)) := $(call swap-of,$(s))))
+SERVICE_FOLDERS := $(foreach s,$(SIMULATORS),$(call swap-of,$(s))) master
 export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT
 
 # Host Python for the venv: the first of these that runs and is 3.12+ (mosaik 3.7 needs it).
@@ -84,19 +90,30 @@ python-image:  ## the Debian rootfs image the base image builds on (no registry 
 	docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	  --change 'ENV LANG=C.UTF-8' build/rootfs.tar $(PYTHON_IMAGE) && rm -f build/rootfs.tar
 
+.PHONY: check-swap
+check-swap:
+	@for swap in $(SWAP); do service=$${swap%%=*}; folder=$${swap#*=}; \
+	  case " $(SIMULATORS) " in *" $$service "*) ;; *) \
+	    echo "error: SWAP=$$swap: '$$service' is not a simulator service; swappable are: $(SIMULATORS)." >&2; \
+	    exit 2;; esac; \
+	  [ -f services/$$folder/Dockerfile ] || { \
+	    echo "error: SWAP=$$swap: there is no services/$$folder/Dockerfile (make new-sim NAME=$$folder creates one)." >&2; \
+	    exit 2; }; done
+
 .PHONY: images
-images: python-image wheelhouse  ## build the base image and every service image
+images: check-swap python-image wheelhouse  ## build the base image and every service image
 	@echo "Building smartgrid-lab/base from $(PYTHON_IMAGE) ..."
 	docker build -q -t smartgrid-lab/base --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
 	  -f services/base/Dockerfile .
 	$(COMPOSE) build -q
 
 # --- Running ----------------------------------------------------------------
-image-ids = $(foreach s,$(SERVICES),LAB_IMAGE_$(shell echo $(s) | tr a-z A-Z)=$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(s)))
+# For the manifest: which image, by name and id, each simulator service ran.
+image-ids = LAB_IMAGES="$(foreach s,$(SIMULATORS),$(s)=smartgrid-lab/$(call swap-of,$(s))@$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(call swap-of,$(s))))"
 TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
 
 .PHONY: up
-up: images  ## run the demo in containers; the page stays at http://127.0.0.1:8000
+up: images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator); page at :8000
 	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
 	@mkdir -p results/$(RUN_ID)
 	@$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID))
@@ -147,4 +164,4 @@ bench: venv  ## print speed and memory figures of a local run
 .PHONY: clean
 clean: down  ## remove build outputs, the venv and the lab's images (keeps results/)
 	rm -rf build $(VENV)
-	docker image rm -f $(foreach s,$(SERVICES) base,smartgrid-lab/$(s)) >/dev/null 2>&1 || true
+	docker image rm -f $(foreach s,$(SERVICE_FOLDERS) base,smartgrid-lab/$(s)) >/dev/null 2>&1 || true

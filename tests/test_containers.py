@@ -101,6 +101,7 @@ def test_manifest_names_the_images_and_the_containers(stack):
                           ("Recorder", "recorder"), ("Web", "web")]:
         described = record["simulators"][name]
         assert described["connect"] == f"{service}:5555"
+        assert described["image"] == f"smartgrid-lab/{service}"
         assert described["image_id"] == stack.docker(
             "image", "inspect", "-f", "{{.Id}}", f"smartgrid-lab/{service}")
 

@@ -61,7 +61,22 @@ def parse_args(argv):
                         help="seconds to wait for each simulator container to come up")
     parser.add_argument("--serve", default="127.0.0.1:8000",
                         help="where the in-process visualiser serves its page (local runs)")
+    parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODULE:CLASS",
+                        help="run another simulator class in place of NAME (local runs; "
+                             "in containers, swap the service instead: make up SWAP=...)")
     return parser.parse_args(argv)
+
+
+def swapped(sim_config: dict, swaps: list[str]) -> dict:
+    """``sim_config`` with each ``NAME=MODULE:CLASS`` put in place of NAME."""
+    sim_config = dict(sim_config)
+    for swap in swaps:
+        name, _, target = swap.partition("=")
+        if name not in sim_config or ":" not in target:
+            raise RunError(f"cannot swap {swap!r}: expected NAME=MODULE:CLASS with NAME one "
+                           f"of the scenario's simulators ({', '.join(sim_config)}).")
+        sim_config[name] = {"python": target}
+    return sim_config
 
 
 def new_run(args, scenario: str) -> Run:
@@ -84,17 +99,26 @@ def scenario_path(scenario_file: str) -> str:
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
+def service_images() -> dict[str, tuple[str, str]]:
+    """``{service: (image, image id)}`` from the Makefile's ``LAB_IMAGES``
+    (``service=image@id ...``): what really ran, swapped simulators included."""
+    images = {}
+    for entry in os.environ.get("LAB_IMAGES", "").split():
+        service, _, image = entry.partition("=")
+        name, _, image_id = image.partition("@")
+        images[service] = (name, image_id)
+    return images
+
+
 def describe_simulators(sim_config: dict) -> dict:
-    """How each simulator was reached, with its image id where the Makefile gave one."""
+    """How each simulator was reached, with its image where the Makefile named it."""
+    images = service_images()
     described = {}
     for name, starter in sim_config.items():
         if isinstance(starter, simulators.RetryingConnect):
-            service = starter.host
-            described[name] = {
-                "connect": f"{service}:{starter.port}",
-                "service": service,
-                "image_id": os.environ.get(f"LAB_IMAGE_{service.upper()}"),
-            }
+            image, image_id = images.get(starter.host, (None, None))
+            described[name] = {"connect": f"{starter.host}:{starter.port}",
+                               "service": starter.host, "image": image, "image_id": image_id}
         else:
             described[name] = dict(starter)
     return described
@@ -106,6 +130,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     args = parse_args(argv)
     scenario = Path(scenario_file).stem
     try:
+        sim_config = swapped(sim_config, args.swap)
         run = new_run(args, scenario)
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
