@@ -72,9 +72,13 @@ build/wheelhouse/.complete: requirements.lock $(VENV)/.installed
 	rm -rf build/wheelhouse
 	$(VENV)/bin/pip download -q --only-binary=:all: --dest build/wheelhouse \
 	  --python-version $(IMAGE_PYTHON_VERSION) --implementation cp \
-	  --abi cp$(subst .,,$(IMAGE_PYTHON_VERSION)) --platform manylinux_2_28_$(ARCH) \
+	  --abi cp$(subst .,,$(IMAGE_PYTHON_VERSION)) $(MANYLINUX_PLATFORMS) \
 	  -r requirements.lock
 	touch $@
+
+# Wheels the images' glibc (Debian trixie: 2.41) can load; pip does not widen
+# an explicit --platform by itself.
+MANYLINUX_PLATFORMS := $(foreach v,1 2010 2014 _2_5 _2_12 _2_17 _2_24 _2_27 _2_28 _2_31 _2_34 _2_35 _2_36 _2_39,--platform manylinux$(v)_$(ARCH))
 
 .PHONY: wheelhouse
 wheelhouse: build/wheelhouse/.complete  ## download the locked wheels the images install
