@@ -127,7 +127,9 @@ up: images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator); page
 	if [ $$status -eq 0 ]; then \
 	  echo "Results: results/$(RUN_ID)/ (demo.hdf5, manifest.json)"; \
 	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT) until 'make down'."; \
-	else echo "The run failed (exit $$status); see the message above and 'make logs SERVICE=<name>'." >&2; fi; \
+	else $(COMPOSE) stop >/dev/null 2>&1; \
+	  echo "The run failed (exit $$status): see the error above; all lab containers are stopped," >&2; \
+	  echo "their logs stay available with 'make logs SERVICE=<name>' until 'make down'." >&2; fi; \
 	exit $$status
 
 .PHONY: watch

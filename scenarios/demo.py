@@ -24,7 +24,7 @@ SIM_CONFIG = {
     "Grid": {"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"},
     "Households": {"python": "mosaik_components.household.mosaik:Simulator"},
     "PV": {"python": "mosaik_csv:CSV"},
-    "Recorder": {"python": "mosaik_components.hdf5:Simulator"},
+    "Recorder": {"python": "smartgrid_lab.recorder:Recorder"},
     "Web": {"python": "smartgrid_lab.web:Visualiser"},
 }
 

@@ -21,12 +21,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_scenario(scenario: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_scenario(scenario: Path, *args: str, timeout: float = 600,
+                 pythonpath=(REPO / "src",)) -> subprocess.CompletedProcess:
     """Run a scenario file the way `make run-local` does."""
     return subprocess.run(
         [sys.executable, str(scenario), *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": ":".join(map(str, pythonpath)), "PATH": "/usr/bin:/bin"},
     )
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import h5py
 import numpy as np
@@ -154,3 +155,42 @@ def test_make_down_leaves_nothing_behind(stack):
     assert down.returncode == 0, down.stderr
     assert stack.containers() == []
     assert stack.networks() == []
+
+
+def test_a_killed_simulator_container_stops_the_run_cleanly(tmp_path):
+    """`docker kill` of one simulator mid-run: a bounded stop naming it, the
+    HDF5 file closed with every step before the fault, nothing left running."""
+    stack = Stack()
+    stack.project += "-kill"
+    command = ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
+               f"LAB_WEB_PORT={stack.port}", f"RUN_ID={stack.run_id}-kill",
+               "LAB_RT_FACTOR=0.0005", "LAB_CALL_TIMEOUT=10"]  # a day in about 45 s
+    directory = REPO / "results" / f"{stack.run_id}-kill"
+    up = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 600
+        while not (directory / "demo.hdf5").exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(10)  # well into the day
+        pv = stack.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={stack.project}",
+                          "--filter", "label=com.docker.compose.service=pv")
+        stack.docker("kill", pv)
+        killed = time.monotonic()
+        output, _ = up.communicate(timeout=120)
+        assert time.monotonic() - killed < 60, "the master did not notice in time"
+        assert up.returncode != 0
+        error = next(line for line in output.splitlines() if line.startswith("error: run"))
+        assert "'PV-0'" in error and "simulated time reached" in error, error
+        with h5py.File(directory / "demo.hdf5") as db:
+            recorded = db.attrs["steps_recorded"]
+            assert 0 < recorded < STEPS
+            assert np.all(db["Series/Grid-0.0-node_a1/Vm"][:recorded] > 0)
+        assert json.loads((directory / "manifest.json").read_text())["status"] == "failed"
+        running = stack.docker("ps", "-q", "--filter",
+                               f"label=com.docker.compose.project={stack.project}")
+        assert running == "", "containers still running after the failed run"
+    finally:
+        up.kill()
+        stack.make("down")
+        shutil.rmtree(directory, ignore_errors=True)

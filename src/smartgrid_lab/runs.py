@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import os
 import re
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -59,6 +60,9 @@ def parse_args(argv):
     parser.add_argument("--connect-timeout", type=float,
                         default=float(os.environ.get("LAB_CONNECT_TIMEOUT") or 60),
                         help="seconds to wait for each simulator container to come up")
+    parser.add_argument("--call-timeout", type=float,
+                        default=float(os.environ.get("LAB_CALL_TIMEOUT") or 120),
+                        help="seconds a simulator container may take to answer one call")
     parser.add_argument("--serve", default="127.0.0.1:8000",
                         help="where the in-process visualiser serves its page (local runs)")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODULE:CLASS",
@@ -124,6 +128,16 @@ def describe_simulators(sim_config: dict) -> dict:
     return described
 
 
+def stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def simulated_time_reached(world) -> int:
+    """The simulated time (s) every simulator had completed, 0 if none started."""
+    runners = world.compile(use_cache=True).values() if world else []
+    return max(0, min((runner.last_step.time for runner in runners), default=0))
+
+
 def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
          params: dict, argv=None) -> int:
     """Run ``create_scenario`` until ``until`` (seconds); return the exit code."""
@@ -136,7 +150,8 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.remote:
-        sim_config = simulators.in_containers(sim_config, timeout=args.connect_timeout)
+        sim_config = simulators.in_containers(sim_config, timeout=args.connect_timeout,
+                                              call_timeout=args.call_timeout)
 
     record = {
         "run_id": run.run_id,
@@ -162,18 +177,27 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
           f"results in {run.directory}", flush=True)
     started = time.monotonic()
     exit_code = 0
+    signal.signal(signal.SIGTERM, stop_on_sigterm)  # `make down` mid-run: close cleanly
+    world = None
     try:
         with mosaik.World(sim_config, skip_greetings=True) as world:
             create_scenario(world, run)
             world.run(until=until, rt_factor=args.rt_factor or None,
                       print_progress=sys.stdout.isatty())
         record["status"] = "completed"
-    except Exception as error:  # noqa: BLE001 - every failure ends in one clear paragraph
-        record["status"] = "failed"
-        record["error"] = f"{type(error).__name__}: {error}"
-        print(f"error: run {run.run_id} of scenario {scenario} failed: {error}",
-              file=sys.stderr)
-        exit_code = 1
+    except (Exception, KeyboardInterrupt) as error:  # every failure ends in one paragraph
+        interrupted = isinstance(error, KeyboardInterrupt)
+        if world:  # mosaik leaves its simulator runners pending: not news after this
+            world.loop.set_exception_handler(lambda loop, context: None)
+        reached = simulated_time_reached(world)
+        record["status"] = "interrupted" if interrupted else "failed"
+        record["error"] = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
+        record["simulated_seconds_reached"] = reached
+        what = "was interrupted" if interrupted else f"failed: {error}"
+        print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
+              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s). "
+              f"Everything recorded until then is in {run.hdf5_file}.", file=sys.stderr)
+        exit_code = 130 if interrupted else 1
     record["finished_utc"] = datetime.now(UTC).isoformat()
     record["wall_seconds"] = round(time.monotonic() - started, 3)
     if run.hdf5_file.exists():

@@ -10,8 +10,10 @@ what makes local and container runs comparable bit for bit.
 import asyncio
 import time
 
-from mosaik.exceptions import SimulatorConnectError
+from mosaik.exceptions import SimulationError, SimulatorConnectError
+from mosaik.proxies import RemoteProxy
 from mosaik.starters import ConnectStarter
+from mosaik_api_v3.connection import Channel
 
 SIMULATOR_PORT = 5555
 """The port every simulator container listens on for the master."""
@@ -33,26 +35,62 @@ class SimulatorNeverCameUp(SimulatorConnectError):
         )
 
 
+class SimulatorNotAnswering(SimulationError):
+    """A simulator took longer than the lab allows for one call."""
+
+    def __init__(self, sim_id: str, address: str, method: str, timeout: float):
+        super().__init__(
+            f"simulator '{sim_id}' at {address} did not answer '{method}' within "
+            f"{timeout:.0f} s: its container died or it hangs. Its log: `make logs "
+            f"SERVICE={address.split(':')[0]}`; a slow simulator needs a longer "
+            "LAB_CALL_TIMEOUT"
+        )
+
+
+class AnsweringInTime(RemoteProxy):
+    """mosaik's proxy for a simulator over TCP, with a bound on every call.
+
+    A killed container often never closes its TCP connection (its network
+    goes with it), so without a bound mosaik would wait for its answer forever.
+    """
+
+    def __init__(self, channel: Channel, mosaik_remote, address: str, timeout: float):
+        super().__init__(channel, mosaik_remote)
+        self.address, self.timeout = address, timeout
+
+    async def send(self, request):
+        try:
+            return await asyncio.wait_for(super().send(request), self.timeout)
+        except TimeoutError:
+            sim_id = self._mosaik_remote.sid
+            raise SimulatorNotAnswering(sim_id, self.address, request[0], self.timeout) from None
+
+
 class RetryingConnect(ConnectStarter):
     """mosaik's ``connect`` start, retried while the simulator is not up yet.
 
     mosaik tries to connect once. A container that is still starting refuses
     the connection (or its name does not resolve yet); neither consumes the
     simulator's single connection, so trying again with a bounded back-off is
-    safe and removes the start-up race.
+    safe and removes the start-up race. Once connected, every call to the
+    simulator must be answered within ``call_timeout`` seconds.
     """
 
-    def __init__(self, host: str, port: int = SIMULATOR_PORT, timeout: float = 60.0):
+    def __init__(self, host: str, port: int = SIMULATOR_PORT, timeout: float = 60.0,
+                 call_timeout: float = 120.0):
         super().__init__(host, port)
-        self.timeout = timeout
+        self.timeout, self.call_timeout = timeout, call_timeout
 
     async def start(self, sim_id, mosaik_remote, mosaik_config):
+        address = f"{self.host}:{self.port}"
         started = time.monotonic()
         delay = 0.1
         while True:
             try:
-                return await super().start(sim_id, mosaik_remote, mosaik_config)
-            except SimulatorConnectError:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                channel = Channel(reader, writer, name=sim_id)
+                return AnsweringInTime(channel, mosaik_remote, address, self.call_timeout)
+            except OSError:  # refused, or the service name does not resolve yet
                 waited = time.monotonic() - started
                 if waited >= self.timeout:
                     raise SimulatorNeverCameUp(sim_id, self.host, self.port, waited)
@@ -60,6 +98,7 @@ class RetryingConnect(ConnectStarter):
                 delay = min(delay * 2, 2.0)
 
 
-def in_containers(sim_config: dict, timeout: float = 60.0) -> dict:
+def in_containers(sim_config: dict, timeout: float = 60.0, call_timeout: float = 120.0) -> dict:
     """The same simulators, each reached at its Compose service over TCP."""
-    return {name: RetryingConnect(name.lower(), timeout=timeout) for name in sim_config}
+    return {name: RetryingConnect(name.lower(), timeout=timeout, call_timeout=call_timeout)
+            for name in sim_config}
