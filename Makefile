@@ -117,8 +117,12 @@ image-ids = LAB_IMAGES="$(foreach s,$(SIMULATORS),$(s)=smartgrid-lab/$(call swap
 TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
 
 .PHONY: up
-up: images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator); page at :8000
+up: venv images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator); page at :8000
 	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
+	@$(VENV)/bin/python -c 'import socket; socket.create_server(("$(LAB_WEB_BIND)", $(LAB_WEB_PORT)))' 2>/dev/null || { \
+	  echo "error: port $(LAB_WEB_PORT) on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or choose another port: make up LAB_WEB_PORT=8080." >&2; exit 2; }
+	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
+	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
 	@mkdir -p results/$(RUN_ID)
 	@$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID))
 	@echo "Starting the simulators; the visualiser is at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT)"
@@ -158,6 +162,22 @@ data: venv  ## regenerate data/ (bit-identical to what is committed)
 check-data: venv  ## check that data/ is exactly what the generator makes
 	$(PY) -m smartgrid_lab.datagen --check
 
+# --- Reproducing and grading runs (for teachers) ----------------------------
+.PHONY: rerun
+rerun: venv  ## rerun a run from its manifest and say if it is identical: make rerun RUN=<id>
+	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<run-id>" >&2; exit 2; }
+	$(PY) -m smartgrid_lab.rerun $(RUN)
+
+.PHONY: grade
+grade: venv  ## grade a run against a reference: make grade RUN=<id> REF=<id-or-path> [SPEC=file]
+	@test -n "$(RUN)" -a -n "$(REF)" || { echo "usage: make grade RUN=<id> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
+	$(PY) -m smartgrid_lab.grading grade $(RUN) $(REF) $(if $(SPEC),--spec $(SPEC))
+
+.PHONY: grade-batch
+grade-batch: venv  ## grade every run folder in DIR into DIR/grades.csv: make grade-batch DIR=... REF=...
+	@test -n "$(DIR)" -a -n "$(REF)" || { echo "usage: make grade-batch DIR=<folder> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
+	$(PY) -m smartgrid_lab.grading batch $(DIR) --ref $(REF) $(if $(SPEC),--spec $(SPEC))
+
 # --- Tests and benchmarks ---------------------------------------------------
 .PHONY: test
 test: host-deps venv images  ## run every test: unit, local runs, containers, browser
@@ -165,7 +185,7 @@ test: host-deps venv images  ## run every test: unit, local runs, containers, br
 
 .PHONY: bench
 bench: venv  ## print speed and memory figures of a local run
-	$(PY) bench/run_local.py
+	$(VENV)/bin/python bench/run_local.py
 
 .PHONY: clean
 clean: down  ## remove build outputs, the venv and the lab's images (keeps results/)

@@ -1,5 +1,6 @@
 """The master's retrying connect: waits for a late simulator, gives up clearly."""
 
+import signal
 import subprocess
 import sys
 import time
@@ -8,7 +9,8 @@ import mosaik
 import pytest
 
 from conftest import REPO, free_port
-from smartgrid_lab.simulators import RetryingConnect, SimulatorNeverCameUp, in_containers
+from smartgrid_lab.simulators import (RetryingConnect, SimulatorLost, SimulatorNeverCameUp,
+                                      in_containers)
 
 
 def serve_csv_simulator_later(port: int, delay: float) -> subprocess.Popen:
@@ -74,5 +76,29 @@ def test_a_simulator_server_accepts_only_one_connection():
             second.start("PV")
         second.shutdown()
         world.shutdown()
+    finally:
+        simulator.kill()
+
+
+@pytest.mark.parametrize("fault, expected", [
+    (signal.SIGKILL, "closed the connection"),  # crashed or killed
+    (signal.SIGSTOP, "did not answer within 2 s"),  # hangs
+])
+def test_a_simulator_lost_mid_run_is_named(fault, expected):
+    port = free_port()
+    simulator = serve_csv_simulator_later(port, delay=0)
+    try:
+        world = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, timeout=20,
+                                                    call_timeout=2)}, skip_greetings=True)
+        pv_sim = world.start("PV", sim_start="2025-06-21 00:00:00",
+                             datafile=str(REPO / "data" / "pv.csv"))
+        pv_sim.PV.create(1)
+        simulator.send_signal(fault)
+        time.sleep(0.5)
+        started = time.monotonic()
+        with pytest.raises(SimulatorLost) as failure:
+            world.run(until=3600)
+        assert time.monotonic() - started < 10
+        assert f"simulator 'PV-0' at 127.0.0.1:{port} {expected}" in str(failure.value)
     finally:
         simulator.kill()

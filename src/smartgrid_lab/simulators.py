@@ -10,7 +10,7 @@ what makes local and container runs comparable bit for bit.
 import asyncio
 import time
 
-from mosaik.exceptions import SimulationError, SimulatorConnectError
+from mosaik.exceptions import ConnectionClosedError, SimulationError, SimulatorConnectError
 from mosaik.proxies import RemoteProxy
 from mosaik.starters import ConnectStarter
 from mosaik_api_v3.connection import Channel
@@ -35,16 +35,13 @@ class SimulatorNeverCameUp(SimulatorConnectError):
         )
 
 
-class SimulatorNotAnswering(SimulationError):
-    """A simulator took longer than the lab allows for one call."""
+class SimulatorLost(SimulationError):
+    """A simulator container died, crashed or hangs in the middle of a call."""
 
-    def __init__(self, sim_id: str, address: str, method: str, timeout: float):
-        super().__init__(
-            f"simulator '{sim_id}' at {address} did not answer '{method}' within "
-            f"{timeout:.0f} s: its container died or it hangs. Its log: `make logs "
-            f"SERVICE={address.split(':')[0]}`; a slow simulator needs a longer "
-            "LAB_CALL_TIMEOUT"
-        )
+    def __init__(self, sim_id: str, address: str, method: str, what: str):
+        service = address.split(":")[0]
+        super().__init__(f"simulator '{sim_id}' at {address} {what} during '{method}': "
+                         f"see its log with `make logs SERVICE={service}`")
 
 
 class AnsweringInTime(RemoteProxy):
@@ -59,11 +56,18 @@ class AnsweringInTime(RemoteProxy):
         self.address, self.timeout = address, timeout
 
     async def send(self, request):
+        sim_id, method = self._mosaik_remote.sid, request[0]
+        closed = "closed the connection (it crashed or was killed)"
+        if self._channel._reader.at_eof():  # gone already: nobody would ever answer
+            raise SimulatorLost(sim_id, self.address, method, closed)
         try:
             return await asyncio.wait_for(super().send(request), self.timeout)
         except TimeoutError:
-            sim_id = self._mosaik_remote.sid
-            raise SimulatorNotAnswering(sim_id, self.address, request[0], self.timeout) from None
+            what = (f"did not answer within {self.timeout:.0f} s (its container died or it "
+                    "hangs; a slow simulator needs a longer LAB_CALL_TIMEOUT)")
+            raise SimulatorLost(sim_id, self.address, method, what) from None
+        except (ConnectionError, ConnectionClosedError):
+            raise SimulatorLost(sim_id, self.address, method, closed) from None
 
 
 class RetryingConnect(ConnectStarter):
