@@ -162,6 +162,24 @@ data: venv  ## regenerate data/ (bit-identical to what is committed)
 check-data: venv  ## check that data/ is exactly what the generator makes
 	$(PY) -m smartgrid_lab.datagen --check
 
+# --- Your own simulator (for students) --------------------------------------
+ROLE ?= pv
+
+.PHONY: new-sim
+new-sim:  ## start your own simulator from the template: make new-sim NAME=mypv
+	@[[ "$$NAME" =~ ^[a-z][a-z0-9-]{0,29}$$ ]] || { echo "error: NAME='$$NAME': use 1-30 lower-case letters, digits and '-', starting with a letter (make new-sim NAME=mypv)." >&2; exit 2; }
+	@[ ! -e "services/$$NAME" ] || { echo "error: services/$$NAME already exists; choose another NAME (or remove that folder yourself)." >&2; exit 2; }
+	@mkdir "services/$$NAME" && for file in Dockerfile README.md simulator.py; do \
+	  sed "s/{{name}}/$$NAME/g" "templates/simulator/$$file" > "services/$$NAME/$$file" || exit 1; done
+	@echo "Created services/$$NAME/: edit simulator.py, then 'make check-sim SIM=$$NAME' and 'make up SWAP=pv=$$NAME'."
+
+.PHONY: check-sim
+check-sim:  ## check a simulator before swapping it in: make check-sim SIM=mypv [ROLE=pv]
+	@[ -n "$$SIM" ] && [ -f "services/$$SIM/Dockerfile" ] || { echo "error: SIM='$$SIM': there is no services/$$SIM/Dockerfile (make new-sim NAME=mypv creates one)." >&2; exit 2; }
+	@$(MAKE) --no-print-directory venv images
+	docker build -q -t smartgrid-lab/$(SIM) services/$(SIM) >/dev/null
+	$(PY) -m smartgrid_lab.conformance smartgrid-lab/$(SIM) --role $(ROLE)
+
 # --- Reproducing and grading runs (for teachers) ----------------------------
 .PHONY: rerun
 rerun: venv  ## rerun a run from its manifest and say if it is identical: make rerun RUN=<id>

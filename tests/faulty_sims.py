@@ -1,7 +1,5 @@
 """Simulators that fail on purpose, for the fault tests (swapped in with --swap)."""
 
-import time
-
 from mosaik_csv import CSV
 
 FAIL_AT = 3 * 60 * 60  # simulated seconds: 03:00
@@ -15,11 +13,3 @@ class CrashingPV(CSV):
             raise RuntimeError("PV inverter firmware crashed")
         return super().step(time, inputs, max_advance)
 
-
-class HangingPV(CSV):
-    """The stock PV simulator, until it stops answering at 03:00."""
-
-    def step(self, now, inputs, max_advance):
-        if now >= FAIL_AT:
-            time.sleep(3600)
-        return super().step(now, inputs, max_advance)

@@ -128,6 +128,25 @@ def test_containers_run_unprivileged_on_an_internal_network(stack):
     assert stack.docker("port", web, "8000") == f"127.0.0.1:{stack.port}"
 
 
+def test_simulation_network_has_no_route_out(stack):
+    """A (student) simulator on the simulation network has no default route, so
+    nothing outside it is reachable; checked from the kernel's routing table,
+    without sending anything anywhere."""
+    network = f"{stack.project}_simulation"
+    routes = stack.docker("run", "--rm", "--network", network, "smartgrid-lab/pv",
+                          "cat", "/proc/net/route").splitlines()[1:]
+    assert routes, "no routes at all?"
+    destinations = [line.split()[1] for line in routes]
+    assert "00000000" not in destinations, routes
+    for container in stack.containers():
+        service = stack.docker("inspect", "-f",
+                               '{{index .Config.Labels "com.docker.compose.service"}}', container)
+        networks = json.loads(stack.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}",
+                                           container))
+        expected = {network} | ({f"{stack.project}_published"} if service == "web" else set())
+        assert set(networks) == expected, (service, set(networks))
+
+
 @pytest.mark.browser
 def test_page_at_the_web_port_shows_the_finished_run(stack, tmp_path):
     grid = json.loads((REPO / "data" / "grid.json").read_text())
@@ -157,15 +176,18 @@ def test_make_down_leaves_nothing_behind(stack):
     assert stack.networks() == []
 
 
-def test_a_killed_simulator_container_stops_the_run_cleanly(tmp_path):
-    """`docker kill` of one simulator mid-run: a bounded stop naming it, the
-    HDF5 file closed with every step before the fault, nothing left running."""
+@pytest.mark.parametrize("service, sim_id", [("pv", "PV-0"), ("web", "Web-0")])
+def test_a_killed_simulator_container_stops_the_run_cleanly(service, sim_id):
+    """`docker kill` of one simulator mid-run (the visualiser too: mosaik steps
+    it like any other): a bounded stop naming it, the HDF5 file closed with
+    every step before the fault, nothing left running."""
     stack = Stack()
-    stack.project += "-kill"
+    stack.project += f"-kill-{service}"
+    run_id = f"{stack.run_id}-kill-{service}"
     command = ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
-               f"LAB_WEB_PORT={stack.port}", f"RUN_ID={stack.run_id}-kill",
+               f"LAB_WEB_PORT={stack.port}", f"RUN_ID={run_id}",
                "LAB_RT_FACTOR=0.0005", "LAB_CALL_TIMEOUT=10"]  # a day in about 45 s
-    directory = REPO / "results" / f"{stack.run_id}-kill"
+    directory = REPO / "results" / run_id
     up = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, stdin=subprocess.DEVNULL)
     try:
@@ -173,15 +195,17 @@ def test_a_killed_simulator_container_stops_the_run_cleanly(tmp_path):
         while not (directory / "demo.hdf5").exists() and time.monotonic() < deadline:
             time.sleep(1)
         time.sleep(10)  # well into the day
-        pv = stack.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={stack.project}",
-                          "--filter", "label=com.docker.compose.service=pv")
-        stack.docker("kill", pv)
+        victim = stack.docker("ps", "-q", "--filter",
+                              f"label=com.docker.compose.project={stack.project}",
+                              "--filter", f"label=com.docker.compose.service={service}")
+        stack.docker("kill", victim)
         killed = time.monotonic()
         output, _ = up.communicate(timeout=120)
         assert time.monotonic() - killed < 60, "the master did not notice in time"
         assert up.returncode != 0
         error = next(line for line in output.splitlines() if line.startswith("error: run"))
-        assert "'PV-0'" in error and "simulated time reached" in error, error
+        assert f"simulator '{sim_id}' at {service}:5555" in error, error
+        assert "simulated time reached" in error, error
         with h5py.File(directory / "demo.hdf5") as db:
             recorded = db.attrs["steps_recorded"]
             assert 0 < recorded < STEPS
@@ -194,3 +218,32 @@ def test_a_killed_simulator_container_stops_the_run_cleanly(tmp_path):
         up.kill()
         stack.make("down")
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_new_student_simulator_swaps_in_for_pv():
+    """`make new-sim`, then `make up SWAP=pv=...`: the template runs the demo in
+    place of the stock PV service, with nothing else changed."""
+    stack = Stack()
+    name = f"sgl-test-pv-{os.getpid()}"
+    stack.project += "-swap"
+    folder = REPO / "services" / name
+    try:
+        created = subprocess.run(["make", "--no-print-directory", "new-sim", f"NAME={name}"],
+                                 cwd=REPO, capture_output=True, text=True)
+        assert created.returncode == 0, created.stderr
+        up = subprocess.run(
+            ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
+             f"LAB_WEB_PORT={stack.port}", f"RUN_ID={stack.run_id}-swap", f"SWAP=pv={name}"],
+            cwd=REPO, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+        assert up.returncode == 0, up.stdout + up.stderr
+        directory = REPO / "results" / f"{stack.run_id}-swap"
+        record = json.loads((directory / "manifest.json").read_text())
+        assert record["simulators"]["PV"]["image"] == f"smartgrid-lab/{name}"
+        assert record["simulators"]["Grid"]["image"] == "smartgrid-lab/grid"
+        assert results.physics_problems(directory / "demo.hdf5", STEPS) == []
+    finally:
+        stack.make("down")
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(REPO / "results" / f"{stack.run_id}-swap", ignore_errors=True)
+        subprocess.run(["docker", "image", "rm", "-f", f"smartgrid-lab/{name}"],
+                       capture_output=True)

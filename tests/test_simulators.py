@@ -24,15 +24,21 @@ def serve_csv_simulator_later(port: int, delay: float) -> subprocess.Popen:
     )
 
 
+def world_with_pv(port: int, **timeouts):
+    """A world and a started PV simulator reached at *port* on loopback."""
+    world = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, **timeouts)},
+                         skip_greetings=True)
+    pv_sim = world.start("PV", sim_start="2025-06-21 00:00:00",
+                         datafile=str(REPO / "data" / "pv.csv"))
+    return world, pv_sim
+
+
 def test_connects_to_a_simulator_that_comes_up_late():
     port = free_port()
     simulator = serve_csv_simulator_later(port, delay=1.5)
     try:
-        world = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, timeout=20)},
-                             skip_greetings=True)
         started = time.monotonic()
-        pv_sim = world.start("PV", sim_start="2025-06-21 00:00:00",
-                             datafile=str(REPO / "data" / "pv.csv"))
+        world, pv_sim = world_with_pv(port, timeout=20)
         assert time.monotonic() - started >= 1.0  # it really had to wait
         assert pv_sim.PV.create(2)
         world.shutdown()
@@ -66,10 +72,7 @@ def test_a_simulator_server_accepts_only_one_connection():
     port = free_port()
     simulator = serve_csv_simulator_later(port, delay=0)
     try:
-        world = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, timeout=20)},
-                             skip_greetings=True)
-        world.start("PV", sim_start="2025-06-21 00:00:00",
-                    datafile=str(REPO / "data" / "pv.csv"))
+        world, _ = world_with_pv(port, timeout=20)
         second = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, timeout=1)},
                               skip_greetings=True)
         with pytest.raises(SimulatorNeverCameUp):
@@ -88,10 +91,7 @@ def test_a_simulator_lost_mid_run_is_named(fault, expected):
     port = free_port()
     simulator = serve_csv_simulator_later(port, delay=0)
     try:
-        world = mosaik.World({"PV": RetryingConnect("127.0.0.1", port, timeout=20,
-                                                    call_timeout=2)}, skip_greetings=True)
-        pv_sim = world.start("PV", sim_start="2025-06-21 00:00:00",
-                             datafile=str(REPO / "data" / "pv.csv"))
+        world, pv_sim = world_with_pv(port, timeout=20, call_timeout=2)
         pv_sim.PV.create(1)
         simulator.send_signal(fault)
         time.sleep(0.5)

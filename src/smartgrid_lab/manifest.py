@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -33,6 +34,22 @@ def locked_packages(lock_file: Path = LOCK_FILE) -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in names}
 
 
+def open_when_closed(hdf5_file: Path, wait: float = 20.0) -> h5py.File:
+    """Open an HDF5 file for reading once its writer has closed it.
+
+    After a failed run the recorder may still be writing out its buffer when
+    the master gets here; HDF5's file lock says so.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return h5py.File(hdf5_file, "r")
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def dataset_checksums(hdf5_file: Path) -> dict[str, dict]:
     """Shape, dtype and SHA-256 of the raw bytes of every dataset."""
     checksums = {}
@@ -46,7 +63,7 @@ def dataset_checksums(hdf5_file: Path) -> dict[str, dict]:
                 "sha256": hashlib.sha256(values.tobytes()).hexdigest(),
             }
 
-    with h5py.File(hdf5_file, "r") as db:
+    with open_when_closed(hdf5_file) as db:
         db.visititems(visit)
     return checksums
 

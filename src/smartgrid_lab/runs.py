@@ -201,8 +201,13 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     record["finished_utc"] = datetime.now(UTC).isoformat()
     record["wall_seconds"] = round(time.monotonic() - started, 3)
     if run.hdf5_file.exists():
-        record["hdf5"] = {"file": run.hdf5_file.name,
-                          "datasets": manifest.dataset_checksums(run.hdf5_file)}
+        record["hdf5"] = {"file": run.hdf5_file.name}
+        try:
+            record["hdf5"]["datasets"] = manifest.dataset_checksums(run.hdf5_file)
+        except OSError as error:  # still locked or damaged: say so, keep the rest
+            record["hdf5"]["error"] = str(error)
+            print(f"error: cannot read {run.hdf5_file}: {error}", file=sys.stderr)
+            exit_code = exit_code or 1
     manifest.write(run.directory / "manifest.json", record)
     if exit_code == 0:
         print(f"Run {run.run_id} completed in {record['wall_seconds']:.0f} s: "

@@ -69,6 +69,12 @@ class AnsweringInTime(RemoteProxy):
         except (ConnectionError, ConnectionClosedError):
             raise SimulatorLost(sim_id, self.address, method, closed) from None
 
+    async def stop(self):
+        try:
+            await super().stop()
+        except ConnectionError:  # it is gone already; that was reported where it happened
+            pass
+
 
 class RetryingConnect(ConnectStarter):
     """mosaik's ``connect`` start, retried while the simulator is not up yet.

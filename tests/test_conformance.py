@@ -1,0 +1,87 @@
+"""`make check-sim`: the template passes, and each typical mistake fails with its own line.
+
+Images are built from templates/simulator and tests/broken_sims/ (FROM
+smartgrid-lab/base, which `make test` builds), under tags unique to this test
+session, and removed afterwards, as is everything the checks start.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+pytestmark = pytest.mark.docker
+
+BROKEN = REPO / "tests" / "broken_sims"
+CRASH_LINE = next(number for number, line in
+                  enumerate((BROKEN / "python" / "broken.py").read_text().splitlines(), 1)
+                  if "self.power[eid]" in line)
+CASES = {  # a broken simulator (a class in broken.py), and the line that must name its fault
+    "WrongAttr": "FAIL  meta: model 'PV' does not offer attr 'P' (its attrs: ['p'])",
+    "WrongStepTime": "FAIL  step(0, {}, 86400) returned 0: the next time must be an int "
+                     "greater than the current time 0",
+    "CrashInGetData": "FAIL  get_data() at t=0 raised KeyError: 'PV_0' "
+                      f"at /lab/sim/broken.py:{CRASH_LINE} in get_data",
+    "NeverListens": "FAIL  never listens on port 5555: not within 5 s "
+                    "(the container is still running); its last log lines: (none)",
+}
+BUILDS = {  # image name -> docker build arguments
+    "template": [str(REPO / "templates" / "simulator")],
+    "NeverListens": [str(BROKEN / "never_listens")],
+    **{case: ["--build-arg", f"BROKEN={case}", str(BROKEN / "python")]
+       for case in ("WrongAttr", "WrongStepTime", "CrashInGetData")},
+}
+
+
+def docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Each folder's image under a tag of this session (built in parallel: builds are slow)."""
+    tags = {name: f"smartgrid-lab/check-test-{os.getpid()}-{name.lower()}" for name in BUILDS}
+    builds = {name: subprocess.Popen(["docker", "build", "-q", "-t", tags[name], *arguments],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for name, arguments in BUILDS.items()}
+    try:
+        for name, build in builds.items():
+            _, errors = build.communicate(timeout=600)
+            assert build.returncode == 0, f"building {name}: {errors}"
+        yield tags
+    finally:
+        docker("image", "rm", "-f", *tags.values())
+
+
+def check(image: str, *options: str) -> subprocess.CompletedProcess:
+    """`python -m smartgrid_lab.conformance IMAGE`, then assert it left nothing behind."""
+    done = subprocess.run(
+        [sys.executable, "-m", "smartgrid_lab.conformance", image, *options],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    tag = re.search(r"\((sgl-check-[0-9a-f]+)-\*\)", done.stdout).group(1)
+    assert docker("ps", "-aq", "--filter", f"name={tag}-").stdout == ""
+    assert docker("network", "ls", "-q", "--filter", f"name={tag}-").stdout == ""
+    return done
+
+
+def test_the_template_passes_two_runs_in_fresh_containers(images):
+    done = check(images["template"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "FAIL" not in done.stdout
+    assert "run 2 of 2:" in done.stdout
+    assert done.stdout.count("ok    P < 0 at noon") == 2
+    assert done.stdout.splitlines()[-1].startswith("PASS: ")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_broken_simulator_fails_with_what_is_wrong_and_where(images, case):
+    done = check(images[case], "--ready-timeout", "5")
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert f"  {CASES[case]}" in lines, done.stdout
+    assert lines[-1] == "FAIL: 1 problem"
