@@ -205,6 +205,10 @@ test: host-deps venv images  ## run every test: unit, local runs, containers, br
 bench: venv  ## print speed and memory figures of a local run
 	$(VENV)/bin/python bench/run_local.py
 
+.PHONY: soak
+soak: venv  ## run the stack RUNS times back to back and report hangs and leaks (RUNS=20)
+	$(VENV)/bin/python bench/soak.py --runs $(or $(RUNS),20)
+
 .PHONY: clean
 clean: down  ## remove build outputs, the venv and the lab's images (keeps results/)
 	rm -rf build $(VENV)

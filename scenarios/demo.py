@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mosaik.util import connect_many_to_one
 
-from smartgrid_lab import datagen, runs
+from smartgrid_lab import datagen, inputs, runs
 
 SIM_CONFIG = {
     "Grid": {"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"},
@@ -37,6 +37,9 @@ SEED = 23  # which node each PV system is connected to
 
 
 def create_scenario(world, run):
+    # Check the input files: a clear error now beats a traceback deep in a simulator
+    inputs.check_inputs(DATA, datagen.GRID_NAME, steps=END // STEP, start=START)
+
     # Start simulators
     grid_sim = world.start("Grid", step_size=STEP)
     household_sim = world.start("Households")

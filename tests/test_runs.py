@@ -1,8 +1,9 @@
 """What a user sees when a run cannot start or fails: one clear paragraph."""
 
 import json
+import shutil
 
-from conftest import DEMO, free_port, run_scenario
+from conftest import DEMO, REPO, free_port, run_scenario
 
 UNKNOWN_SIMULATOR = '''
 import sys
@@ -44,3 +45,22 @@ def test_unknown_simulator_fails_clearly_and_records_the_failure(tmp_path):
     record = json.loads((tmp_path / "broken" / "manifest.json").read_text())
     assert record["status"] == "failed"
     assert "Wind" in record["error"]
+
+
+def test_a_malformed_data_file_stops_the_run_before_it_starts(tmp_path):
+    """The demo checks its inputs first: the error names file, line and problem."""
+    data = tmp_path / "repo"
+    shutil.copytree(REPO, data, ignore=shutil.ignore_patterns(".venv", "results", "build", ".git"))
+    pv = data / "data" / "pv.csv"
+    lines = pv.read_text().splitlines()
+    lines[9] = lines[9].split(",")[0] + ",abc"
+    pv.write_text("\n".join(lines) + "\n")
+    done = run_scenario(data / "scenarios" / "demo.py", "--results", str(tmp_path / "results"),
+                        "--run-id", "bad-input", "--serve", f"127.0.0.1:{free_port()}",
+                        pythonpath=[data / "src"])
+    assert done.returncode == 1
+    message = done.stderr.strip().splitlines()[-1]
+    assert "failed:" in message and "pv.csv, line 10: P is 'abc', not a number" in message
+    assert "Traceback" not in done.stderr
+    assert json.loads((tmp_path / "results" / "bad-input" / "manifest.json").read_text())[
+        "status"] == "failed"

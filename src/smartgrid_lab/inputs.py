@@ -597,7 +597,7 @@ def check_households(path, grid_name: str, grid_buses: Iterable[str], steps: int
     needed = (offset + steps - 1) // resolution + 1
     if len(rows) < needed:
         last = f" ({rows[0].split(',')[0]} to {rows[-1].split(',')[0]})" if rows else ""
-        fail(profiles_at + 1 + len(rows) if rows else profiles_at + 1,
+        fail(profiles_at + 1 + len(rows),
              f"the file has {len(rows)} profile rows{last}, too few for {steps} "
              f"one-minute steps from {sim_start:%Y-%m-%d %H:%M}",
              f"{needed} rows at {resolution}-min resolution "

@@ -97,12 +97,6 @@ def new_run(args, scenario: str) -> Run:
     return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve)
 
 
-def scenario_path(scenario_file: str) -> str:
-    """The scenario's path relative to the repository, if it lives there."""
-    path = Path(scenario_file).resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
 def service_images() -> dict[str, tuple[str, str]]:
     """``{service: (image, image id)}`` from the Makefile's ``LAB_IMAGES``
     (``service=image@id ...``): what really ran, swapped simulators included."""
@@ -153,16 +147,49 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         sim_config = simulators.in_containers(sim_config, timeout=args.connect_timeout,
                                               call_timeout=args.call_timeout)
 
-    record = {
+    record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
+    print(f"Run {run.run_id}: scenario {scenario}, simulators "
+          f"{'in containers' if args.remote else 'in this process'}, "
+          f"results in {shown(run.directory)}", flush=True)
+    started = time.monotonic()
+    outcome = run_world(sim_config, create_scenario, run, until, args.rt_factor)
+    record.update(outcome, finished_utc=datetime.now(UTC).isoformat(),
+                  wall_seconds=round(time.monotonic() - started, 3))
+    exit_code = {"completed": 0, "failed": 1, "interrupted": 130}[outcome["status"]]
+    if exit_code:
+        reached = outcome["simulated_seconds_reached"]
+        what = "was interrupted" if exit_code == 130 else f"failed: {outcome['error']}"
+        print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
+              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s). "
+              f"Everything recorded until then is in {shown(run.hdf5_file)}.", file=sys.stderr)
+    if run.hdf5_file.exists():
+        record["hdf5"] = {"file": run.hdf5_file.name}
+        try:
+            record["hdf5"]["datasets"] = manifest.dataset_checksums(run.hdf5_file)
+        except OSError as error:  # still locked or damaged: say so, keep the rest
+            record["hdf5"]["error"] = str(error)
+            print(f"error: cannot read {shown(run.hdf5_file)}: {error}", file=sys.stderr)
+            exit_code = exit_code or 1
+    manifest.write(run.directory / "manifest.json", record)
+    if exit_code == 0:
+        print(f"Run {run.run_id} completed in {record['wall_seconds']:.0f} s: "
+              f"{shown(run.hdf5_file)} and {shown(run.directory / 'manifest.json')}", flush=True)
+    return exit_code
+
+
+def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, until: int,
+                 rt_factor: float) -> dict:
+    """The manifest's account of what is about to run."""
+    return {
         "run_id": run.run_id,
-        "mode": "containers" if args.remote else "local",
+        "mode": "containers" if run.remote else "local",
         "scenario": {
-            "name": scenario,
-            "file": scenario_path(scenario_file),
+            "name": Path(scenario_file).stem,
+            "file": shown(Path(scenario_file).resolve()),
             "sha256": manifest.sha256_file(scenario_file),
             "params": params,
             "until": until,
-            "rt_factor": args.rt_factor,
+            "rt_factor": rt_factor,
         },
         "simulators": describe_simulators(sim_config),
         "lock_sha256": manifest.sha256_file(manifest.LOCK_FILE),
@@ -172,44 +199,28 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         "host": manifest.host_info(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
-    print(f"Run {run.run_id}: scenario {scenario}, simulators "
-          f"{'in containers' if args.remote else 'in this process'}, "
-          f"results in {run.directory}", flush=True)
-    started = time.monotonic()
-    exit_code = 0
+
+
+def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor: float) -> dict:
+    """Build and run the world; return its status (and error) for the manifest."""
     signal.signal(signal.SIGTERM, stop_on_sigterm)  # `make down` mid-run: close cleanly
     world = None
     try:
         with mosaik.World(sim_config, skip_greetings=True) as world:
             create_scenario(world, run)
-            world.run(until=until, rt_factor=args.rt_factor or None,
+            world.run(until=until, rt_factor=rt_factor or None,
                       print_progress=sys.stdout.isatty())
-        record["status"] = "completed"
+        return {"status": "completed"}
     except (Exception, KeyboardInterrupt) as error:  # every failure ends in one paragraph
-        interrupted = isinstance(error, KeyboardInterrupt)
         if world:  # mosaik leaves its simulator runners pending: not news after this
             world.loop.set_exception_handler(lambda loop, context: None)
-        reached = simulated_time_reached(world)
-        record["status"] = "interrupted" if interrupted else "failed"
-        record["error"] = "interrupted" if interrupted else f"{type(error).__name__}: {error}"
-        record["simulated_seconds_reached"] = reached
-        what = "was interrupted" if interrupted else f"failed: {error}"
-        print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
-              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s). "
-              f"Everything recorded until then is in {run.hdf5_file}.", file=sys.stderr)
-        exit_code = 130 if interrupted else 1
-    record["finished_utc"] = datetime.now(UTC).isoformat()
-    record["wall_seconds"] = round(time.monotonic() - started, 3)
-    if run.hdf5_file.exists():
-        record["hdf5"] = {"file": run.hdf5_file.name}
-        try:
-            record["hdf5"]["datasets"] = manifest.dataset_checksums(run.hdf5_file)
-        except OSError as error:  # still locked or damaged: say so, keep the rest
-            record["hdf5"]["error"] = str(error)
-            print(f"error: cannot read {run.hdf5_file}: {error}", file=sys.stderr)
-            exit_code = exit_code or 1
-    manifest.write(run.directory / "manifest.json", record)
-    if exit_code == 0:
-        print(f"Run {run.run_id} completed in {record['wall_seconds']:.0f} s: "
-              f"{run.hdf5_file} and {run.directory / 'manifest.json'}", flush=True)
-    return exit_code
+        interrupted = isinstance(error, KeyboardInterrupt)
+        return {"status": "interrupted" if interrupted else "failed",
+                "error": "interrupted" if interrupted else str(error),
+                "error_type": type(error).__name__,
+                "simulated_seconds_reached": simulated_time_reached(world)}
+
+
+def shown(path: Path) -> str:
+    """*path* as the user knows it: relative to the repository (containers see it at /lab)."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
