@@ -27,7 +27,7 @@ SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
 # Docker Compose v2 plugin if present, else the v1 standalone tool.
 COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_PROJECT ?= smartgrid-lab
-COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml $(COMPOSE_FILES)
+COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
 SIMULATORS := grid households pv recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
 SWAP ?=
@@ -50,12 +50,15 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 # --- Host set-up ---------------------------------------------------------------
-.PHONY: host-deps
-host-deps:  ## install Debian packages the host needs (mmdebstrap, chromium)
-	@missing=""; command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
+# Install the Debian package of each command in $(1) that is missing (same names).
+apt-install = missing=""; for command in $(1); do \
+	  command -v $$command >/dev/null || missing="$$missing $$command"; done; \
 	if [ -n "$$missing" ]; then echo "Installing$$missing ..."; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+.PHONY: host-deps
+host-deps:  ## install Debian packages the tests need (mmdebstrap, chromium)
+	@$(call apt-install,mmdebstrap chromium)
 
 $(VENV)/.installed: requirements.lock requirements-host.lock
 	@test -n "$(HOST_PYTHON)" || { echo "error: no Python 3.12+ found; install python3.13 or set HOST_PYTHON=/path/to/python3.13" >&2; exit 1; }
@@ -87,7 +90,7 @@ wheelhouse: build/wheelhouse/.complete  ## download the locked wheels the images
 python-image:  ## the Debian rootfs image the base image builds on (no registry needed)
 	@if [ "$(PYTHON_IMAGE)" != smartgrid-lab/python:$(DEBIAN_SUITE) ]; then exit 0; fi; \
 	if docker image inspect $(PYTHON_IMAGE) >/dev/null 2>&1; then exit 0; fi; \
-	$(MAKE) --no-print-directory host-deps; \
+	$(call apt-install,mmdebstrap); \
 	echo "Building a minimal Debian $(DEBIAN_SUITE) with Python (mmdebstrap, about a minute) ..."; \
 	mkdir -p build && mmdebstrap --quiet --variant=minbase \
 	  --include=python3,python3-venv,ca-certificates $(DEBIAN_SUITE) build/rootfs.tar && \

@@ -178,6 +178,22 @@ def test_page_at_the_web_port_shows_the_finished_run(stack, tmp_path):
         assert problems == []
 
 
+def test_make_up_again_replaces_the_running_stack(stack):
+    again = subprocess.run(
+        ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
+         f"LAB_WEB_PORT={stack.port}", f"RUN_ID={stack.run_id}-again"],
+        cwd=REPO, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+    try:
+        assert again.returncode == 0, again.stdout + again.stderr
+        record = json.loads((REPO / "results" / f"{stack.run_id}-again" / "manifest.json")
+                            .read_text())
+        first = json.loads((stack.directory / "manifest.json").read_text())
+        assert record["hdf5"]["datasets"] == first["hdf5"]["datasets"]  # bit-identical rerun
+        assert len(stack.containers()) == 5  # replaced, not added to
+    finally:
+        shutil.rmtree(REPO / "results" / f"{stack.run_id}-again", ignore_errors=True)
+
+
 def test_make_down_leaves_nothing_behind(stack):
     down = stack.make("down")
     assert down.returncode == 0, down.stderr
@@ -285,3 +301,57 @@ def test_a_new_student_simulator_swaps_in_for_pv():
         shutil.rmtree(REPO / "results" / f"{stack.run_id}-swap", ignore_errors=True)
         subprocess.run(["docker", "image", "rm", "-f", f"smartgrid-lab/{name}"],
                        capture_output=True)
+
+
+@pytest.fixture
+def broken_service():
+    """A services/ folder whose image runs a broken simulator; removed afterwards."""
+    folders = []
+
+    def make_folder(kind: str, broken_class: str = "") -> str:
+        name = f"sgl-test-{kind.lower()}-{os.getpid()}"
+        folder = REPO / "services" / name
+        source = REPO / "tests" / "broken_sims" / ("python" if broken_class else "never_listens")
+        shutil.copytree(source, folder)
+        if broken_class:
+            dockerfile = folder / "Dockerfile"
+            dockerfile.write_text(dockerfile.read_text().replace(
+                "ARG BROKEN\n", f"ARG BROKEN={broken_class}\n"))
+        folders.append(folder)
+        return name
+
+    yield make_folder
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run(["docker", "image", "rm", "-f", f"smartgrid-lab/{folder.name}"],
+                       capture_output=True)
+
+
+@pytest.mark.parametrize("kind, broken_class, expected", [
+    ("never-listens", "", "simulator 'PV-0' never came up: nothing accepted a connection "
+                          "at pv:5555 within 10 s"),
+    ("hangs", "HangsInStep", "simulator 'PV-0' at pv:5555 did not answer within 5 s"),
+])
+def test_a_simulator_that_never_comes_up_or_hangs_is_named(broken_service, kind, broken_class,
+                                                         expected):
+    stack = Stack()
+    stack.project += f"-{kind}"
+    run_id = f"{stack.run_id}-{kind}"
+    name = broken_service(kind, broken_class)
+    try:
+        started = time.monotonic()
+        up = subprocess.run(
+            ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
+             f"LAB_WEB_PORT={stack.port}", f"RUN_ID={run_id}", f"SWAP=pv={name}",
+             "LAB_CONNECT_TIMEOUT=10", "LAB_CALL_TIMEOUT=5"],
+            cwd=REPO, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+        assert up.returncode != 0
+        error = next(line for line in up.stderr.splitlines() if line.startswith("error: "))
+        assert expected in error, error
+        assert stack.docker("ps", "-q", "--filter",
+                            f"label=com.docker.compose.project={stack.project}") == ""
+        assert json.loads((REPO / "results" / run_id / "manifest.json").read_text())[
+            "status"] == "failed"
+    finally:
+        stack.make("down")
+        shutil.rmtree(REPO / "results" / run_id, ignore_errors=True)

@@ -354,3 +354,25 @@ def test_a_hanging_submission_times_out_and_the_batch_goes_on(local_run, tmp_pat
     assert table["a_stuck"]["verdict"] == "ERROR"
     assert table["a_stuck"]["first_problem"] == "grading timed out after 15 s"
     assert table["b_good"]["verdict"] == "PASS"
+
+
+@pytest.mark.docker
+def test_batch_runs_submitted_simulators_in_the_lab_and_grades_them(local_run, tmp_path):
+    """Submissions that are simulators (a folder with a Dockerfile) are swapped
+    in for PV and run in containers first: the template's run matches the
+    stock PV, a simulator that names its output `p` cannot even be connected."""
+    submissions = tmp_path / "class"
+    shutil.copytree(REPO / "templates" / "simulator", submissions / "alice")
+    broken = submissions / "bob"
+    shutil.copytree(REPO / "tests" / "broken_sims" / "python", broken)
+    dockerfile = broken / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("ARG BROKEN\n", "ARG BROKEN=WrongAttr\n"))
+    done = cli("batch", submissions, "--ref", local_run, "--no-report", timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {row["student"]: row for row in csv.DictReader(open(submissions / "grades.csv"))}
+    assert rows["alice"]["verdict"] == "PASS", rows["alice"]
+    assert rows["bob"]["verdict"] != "PASS" and float(rows["bob"]["score"]) < 100, rows["bob"]
+    assert not list((REPO / "services").glob("grade-*")), "submission folders left behind"
+    for student in ("alice", "bob"):
+        for run in (REPO / "results").glob(f"grade-{student}-*"):
+            shutil.rmtree(run)

@@ -46,6 +46,7 @@ import h5py
 import numpy as np
 
 from smartgrid_lab import manifest as manifests
+from smartgrid_lab import submissions
 from smartgrid_lab.results import entities_of, power_balance, read_series
 
 REPO = Path(__file__).resolve().parents[2]
@@ -965,6 +966,20 @@ def grade_in_subprocess(submission: Path, ref: str, args) -> dict:
             "first_problem": problems[0] if problems else ""}
 
 
+def grade_submission(submission: Path, args) -> dict:
+    """A run directory is graded as it is; a simulator is first run in the lab."""
+    run_directory = submission
+    if submissions.is_simulator(submission):
+        print(f"running {submission.name}'s simulator as {args.role} ...", file=sys.stderr,
+              flush=True)
+        run_directory, problem = submissions.run_in_lab(submission, args.role,
+                                                         args.run_timeout)
+        if problem:
+            return {"student": submission.name, "verdict": ERROR, "score": 0.0,
+                    "problems": 1, "first_problem": problem}
+    return grade_in_subprocess(run_directory, args.ref, args) | {"student": submission.name}
+
+
 def print_table(rows: list[dict]) -> None:
     widths = {c: max(len(c), *(len(str(r[c])[:70]) for r in rows)) for c in COLUMNS}
     print("  ".join(c.ljust(widths[c]) for c in COLUMNS))
@@ -981,14 +996,14 @@ def run_batch(args) -> int:
     except Unusable as error:
         print(f"ERROR: {error}")
         return 2
-    submissions = sorted(p for p in args.submissions.iterdir()
-                         if p.is_dir() and not p.name.startswith((".", "_")))
-    if not submissions:
+    folders = sorted(p for p in args.submissions.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "_")))
+    if not folders:
         print(f"ERROR: no submission folders in {args.submissions}")
         return 2
     rows = []
-    for submission in submissions:
-        rows.append(grade_in_subprocess(submission, args.ref, args))
+    for submission in folders:
+        rows.append(grade_submission(submission, args))
         print(f"graded {submission.name}: {rows[-1]['verdict']}", file=sys.stderr, flush=True)
     out = args.out or args.submissions / "grades.csv"
     with open(out, "w", newline="") as stream:
@@ -1016,7 +1031,13 @@ def parse_args(argv):
     one.add_argument("--no-report", action="store_true", help="print the verdict only")
     one.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # for `batch`
     many = commands.add_parser("batch", help="grade every subfolder into one CSV table")
-    many.add_argument("submissions", type=Path, help="folder with one run directory per student")
+    many.add_argument("submissions", type=Path,
+                      help="folder with one run directory, or one simulator folder "
+                           "(with a Dockerfile, to run in the lab first), per student")
+    many.add_argument("--role", default="pv",
+                      help="the simulator service a submitted simulator replaces (default pv)")
+    many.add_argument("--run-timeout", type=float, default=900,
+                      help="seconds allowed for running a submitted simulator (default 900)")
     many.add_argument("--ref", required=True, help="the reference run")
     many.add_argument("--out", type=Path, help="CSV file (default: SUBMISSIONS/grades.csv)")
     many.add_argument("--timeout", type=float, default=120,

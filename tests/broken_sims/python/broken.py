@@ -1,4 +1,6 @@
-"""PV simulators with one typical mistake each; the conformance check must name it."""
+"""PV simulators with one typical mistake each; the lab must name it."""
+
+import time as clock
 
 import mosaik_api_v3
 
@@ -48,3 +50,12 @@ class CrashInGetData(ConstantPV):
 
     def get_data(self, outputs):
         return {eid: {"P": self.power[eid]} for eid in outputs}
+
+
+class HangsInStep(ConstantPV):
+    """step() never returns once the simulated day reaches 01:00."""
+
+    def step(self, time, inputs, max_advance):
+        while time >= 3600:
+            clock.sleep(60)
+        return super().step(time, inputs, max_advance)
