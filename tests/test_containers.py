@@ -104,8 +104,10 @@ def test_manifest_names_the_images_and_the_containers(stack):
         described = record["simulators"][name]
         assert described["connect"] == f"{service}:5555"
         assert described["image"] == f"smartgrid-lab/{service}"
-        assert described["image_id"] == stack.docker(
-            "image", "inspect", "-f", "{{.Id}}", f"smartgrid-lab/{service}")
+        ran = stack.docker("ps", "-aq", "--filter",
+                           f"label=com.docker.compose.project={stack.project}",
+                           "--filter", f"label=com.docker.compose.service={service}")
+        assert described["image_id"] == stack.docker("inspect", "-f", "{{.Image}}", ran)
 
 
 def test_results_belong_to_the_invoking_user(stack):
