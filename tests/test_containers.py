@@ -119,10 +119,13 @@ def test_containers_run_unprivileged_on_an_internal_network(stack):
     containers = stack.containers()
     assert len(containers) == 5  # the master ran with --rm; the simulators remain
     for container in containers:
-        user = stack.docker("inspect", "-f", "{{.Config.User}}", container)
+        config = json.loads(stack.docker("inspect", "-f", "{{json .}}", container))
+        user, host = config["Config"]["User"], config["HostConfig"]
         assert user and not user.startswith("0:"), (container, user)
-        assert stack.docker("inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}",
-                            container) == "true"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["Memory"] == 2**30 and host["NanoCpus"] == 10**9
     simulation = f"{stack.project}_simulation"
     assert stack.docker("network", "inspect", "-f", "{{.Internal}}", simulation) == "true"
     web = stack.docker("ps", "-q", "--filter", f"label=com.docker.compose.project={stack.project}",
@@ -178,6 +181,17 @@ def test_page_at_the_web_port_shows_the_finished_run(stack, tmp_path):
         page.screenshot(path=tmp_path / "demo.png")
         shutil.copy(tmp_path / "demo.png", "/tmp/demo.png")
         assert problems == []
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(stack):
+    other = subprocess.run(
+        ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}-other",
+         f"LAB_WEB_PORT={stack.port}", f"RUN_ID={stack.run_id}-other"],  # the stack holds it
+        cwd=REPO, capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
+    assert other.returncode == 2
+    assert f"error: port {stack.port} on 127.0.0.1 is already in use" in other.stderr
+    assert stack.docker("ps", "-aq", "--filter",
+                        f"label=com.docker.compose.project={stack.project}-other") == ""
 
 
 def test_make_up_again_replaces_the_running_stack(stack):

@@ -64,3 +64,33 @@ def test_a_malformed_data_file_stops_the_run_before_it_starts(tmp_path):
     assert "Traceback" not in done.stderr
     assert json.loads((tmp_path / "results" / "bad-input" / "manifest.json").read_text())[
         "status"] == "failed"
+
+
+UNKNOWN_ATTRIBUTE = '''
+import sys
+from pathlib import Path
+from smartgrid_lab import runs
+
+DATA = Path("{data}")
+
+def create_scenario(world, run):
+    pv_sim = world.start("PV", sim_start="2025-06-21 00:00:00", datafile=str(DATA / "pv.csv"))
+    grid = world.start("Grid", step_size=60).Grid(gridfile=str(DATA / "grid.json")).children
+    bus = next(e for e in grid if e.type == "PQBus")
+    world.connect(pv_sim.PV.create(1)[0], bus, ("Power", "P"))
+
+sys.exit(runs.main(__file__, {{"PV": {{"python": "mosaik_csv:CSV"}},
+                              "Grid": {{"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"}}}},
+                   create_scenario, until=60, params={{}}))
+'''
+
+
+def test_unknown_attribute_fails_clearly(tmp_path):
+    scenario = tmp_path / "typo.py"
+    scenario.write_text(UNKNOWN_ATTRIBUTE.format(data=REPO / "data"))
+    done = run_scenario(scenario, "--results", str(tmp_path), "--run-id", "typo")
+    assert done.returncode == 1
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("error: run typo of scenario typo failed:")
+    assert "Power" in message
+    assert "Traceback" not in done.stderr

@@ -159,9 +159,11 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     if exit_code:
         reached = outcome["simulated_seconds_reached"]
         what = "was interrupted" if exit_code == 130 else f"failed: {outcome['error']}"
+        kept = (f" Everything recorded until then is in {shown(run.hdf5_file)}."
+                if run.hdf5_file.exists() else "")
         print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
-              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s). "
-              f"Everything recorded until then is in {shown(run.hdf5_file)}.", file=sys.stderr)
+              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s).{kept}",
+              file=sys.stderr)
     if run.hdf5_file.exists():
         record["hdf5"] = {"file": run.hdf5_file.name}
         try:
@@ -216,7 +218,7 @@ def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor
             world.loop.set_exception_handler(lambda loop, context: None)
         interrupted = isinstance(error, KeyboardInterrupt)
         return {"status": "interrupted" if interrupted else "failed",
-                "error": "interrupted" if interrupted else str(error),
+                "error": "interrupted" if interrupted else " ".join(str(error).split()),
                 "error_type": type(error).__name__,
                 "simulated_seconds_reached": simulated_time_reached(world)}
 
