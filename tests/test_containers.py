@@ -7,6 +7,7 @@ every test here looks at that run, the last one takes it down again.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -227,7 +228,7 @@ def start_slow_run(suffix: str) -> tuple[Stack, subprocess.Popen, Path]:
                f"LAB_WEB_PORT={stack.port}", f"RUN_ID={run_id}",
                "LAB_RT_FACTOR=0.0005", "LAB_CALL_TIMEOUT=10"]
     up = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, stdin=subprocess.DEVNULL)
+                          text=True, stdin=subprocess.DEVNULL, start_new_session=True)
     directory = REPO / "results" / run_id
     deadline = time.monotonic() + 600
     while not (directory / "demo.hdf5").exists() and time.monotonic() < deadline:
@@ -267,6 +268,19 @@ def test_a_killed_simulator_container_stops_the_run_cleanly(service, sim_id):
         assert f"simulator '{sim_id}' at {service}:5555" in error, error
         assert "simulated time reached" in error, error
         assert_stopped_cleanly(stack, directory, "failed")
+    finally:
+        up.kill()
+        stack.make("down")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_ctrl_c_during_a_run_stops_it_cleanly():
+    stack, up, directory = start_slow_run("ctrl-c")
+    try:
+        os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        up.communicate(timeout=120)
+        assert up.returncode != 0
+        assert_stopped_cleanly(stack, directory, "interrupted")
     finally:
         up.kill()
         stack.make("down")
