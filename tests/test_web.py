@@ -22,10 +22,10 @@ from pathlib import Path
 
 import mosaik
 import pytest
-from mosaik.exceptions import SimulatorConnectError
 from websockets.sync.client import connect as ws_connect
 
 from browser import open_page
+from smartgrid_lab.simulators import RetryingConnect
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STEP = 60  # seconds
@@ -230,19 +230,10 @@ def test_service_serves_the_run_after_mosaik_left_until_sigterm():
 
         world = mosaik.World(
             {"ExampleSim": {"python": "example_sim.mosaik:ExampleSim"},
-             "WebVis": {"connect": f"127.0.0.1:{mosaik_port}"}},
+             "WebVis": RetryingConnect("127.0.0.1", mosaik_port, timeout=5)},
             skip_greetings=True, configure_logging=False)
-
-        def start_vis():
-            for _ in range(50):
-                try:
-                    return world.start("WebVis", start_date="2014-01-01 00:00:00",
-                                       step_size=STEP)
-                except SimulatorConnectError:  # not listening yet
-                    time.sleep(0.1)
-            pytest.fail("the visualiser never accepted mosaik")
-
-        inits = build_scenario(world, start_vis)
+        inits = build_scenario(world, lambda: world.start(
+            "WebVis", start_date="2014-01-01 00:00:00", step_size=STEP))
         world.run(until=UNTIL, print_progress=False)  # mosaik disconnects
 
         time.sleep(1)
