@@ -4,6 +4,7 @@ One module-scoped `make up` under its own Compose project name and web port;
 every test here looks at that run, the last one takes it down again.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -218,9 +219,11 @@ def test_make_down_leaves_nothing_behind(stack):
     assert stack.networks() == []
 
 
-def start_slow_run(suffix: str) -> tuple[Stack, subprocess.Popen, Path]:
-    """`make up` of a day slowed to about 45 s, under its own project, returned
-    once the recorder has been writing for a while (10 s)."""
+@contextlib.contextmanager
+def slow_run(suffix: str):
+    """`make up` of a day slowed to about 45 s, under its own project, handed
+    over once the recorder has been writing for a while (10 s), and always
+    taken down again."""
     stack = Stack()
     stack.project += f"-{suffix}"
     run_id = f"{stack.run_id}-{suffix}"
@@ -231,10 +234,15 @@ def start_slow_run(suffix: str) -> tuple[Stack, subprocess.Popen, Path]:
                           text=True, stdin=subprocess.DEVNULL, start_new_session=True)
     directory = REPO / "results" / run_id
     deadline = time.monotonic() + 600
-    while not (directory / "demo.hdf5").exists() and time.monotonic() < deadline:
-        time.sleep(1)
-    time.sleep(10)
-    return stack, up, directory
+    try:
+        while not (directory / "demo.hdf5").exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(10)
+        yield stack, up, directory
+    finally:
+        up.kill()
+        stack.make("down")
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def assert_stopped_cleanly(stack: Stack, directory: Path, status: str) -> None:
@@ -254,8 +262,7 @@ def test_a_killed_simulator_container_stops_the_run_cleanly(service, sim_id):
     """`docker kill` of one simulator mid-run (the visualiser too: mosaik steps
     it like any other): a bounded stop naming it, the HDF5 file closed with
     every step before the fault, nothing left running."""
-    stack, up, directory = start_slow_run(f"kill-{service}")
-    try:
+    with slow_run(f"kill-{service}") as (stack, up, directory):
         victim = stack.docker("ps", "-q", "--filter",
                               f"label=com.docker.compose.project={stack.project}",
                               "--filter", f"label=com.docker.compose.service={service}")
@@ -268,28 +275,18 @@ def test_a_killed_simulator_container_stops_the_run_cleanly(service, sim_id):
         assert f"simulator '{sim_id}' at {service}:5555" in error, error
         assert "simulated time reached" in error, error
         assert_stopped_cleanly(stack, directory, "failed")
-    finally:
-        up.kill()
-        stack.make("down")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_ctrl_c_during_a_run_stops_it_cleanly():
-    stack, up, directory = start_slow_run("ctrl-c")
-    try:
+    with slow_run("ctrl-c") as (stack, up, directory):
         os.killpg(up.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         up.communicate(timeout=120)
         assert up.returncode != 0
         assert_stopped_cleanly(stack, directory, "interrupted")
-    finally:
-        up.kill()
-        stack.make("down")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_make_down_during_a_run_stops_it_cleanly():
-    stack, up, directory = start_slow_run("down")
-    try:
+    with slow_run("down") as (stack, up, directory):
         down = stack.make("down")
         assert down.returncode == 0, down.stderr
         output, _ = up.communicate(timeout=120)
@@ -298,10 +295,6 @@ def test_make_down_during_a_run_stops_it_cleanly():
                    for line in output.splitlines()), output
         assert_stopped_cleanly(stack, directory, "interrupted")
         assert stack.containers() == [] and stack.networks() == []
-    finally:
-        up.kill()
-        stack.make("down")
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_a_new_student_simulator_swaps_in_for_pv():
