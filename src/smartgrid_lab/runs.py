@@ -122,7 +122,13 @@ def describe_simulators(sim_config: dict) -> dict:
     return described
 
 
-def stop_on_sigterm(signum, frame):
+def stop_on_signal(signum, frame):
+    """The first SIGINT/SIGTERM stops the run; later ones are ignored, so that
+    the clean-up they would interrupt (closing simulators, the manifest) ends.
+    Ctrl-C under `make up` brings two: Compose forwards it, then stops the
+    container."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -164,6 +170,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
               f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s).{kept}",
               file=sys.stderr)
+    manifest.write(run.directory / "manifest.json", record)  # at once, should we be killed
     if run.hdf5_file.exists():
         record["hdf5"] = {"file": run.hdf5_file.name}
         try:
@@ -205,7 +212,8 @@ def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, u
 
 def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor: float) -> dict:
     """Build and run the world; return its status (and error) for the manifest."""
-    signal.signal(signal.SIGTERM, stop_on_sigterm)  # `make down` mid-run: close cleanly
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, `make down`: close cleanly
+        signal.signal(signum, stop_on_signal)
     world = None
     try:
         with mosaik.World(sim_config, skip_greetings=True) as world:
