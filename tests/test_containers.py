@@ -289,11 +289,11 @@ def test_make_down_during_a_run_stops_it_cleanly():
     with slow_run("down") as (stack, up, directory):
         down = stack.make("down")
         assert down.returncode == 0, down.stderr
-        output, _ = up.communicate(timeout=120)
+        up.communicate(timeout=120)  # its error line may not arrive: down removed the master
         assert up.returncode != 0
-        assert any(line.startswith("error: run") and "was interrupted" in line
-                   for line in output.splitlines()), output
         assert_stopped_cleanly(stack, directory, "interrupted")
+        record = json.loads((directory / "manifest.json").read_text())
+        assert record["simulated_seconds_reached"] > 0
         assert stack.containers() == [] and stack.networks() == []
 
 
