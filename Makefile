@@ -206,7 +206,7 @@ test: host-deps venv images  ## run every test: unit, local runs, containers, br
 
 .PHONY: bench
 bench: venv  ## print speed and memory figures of a local run
-	$(VENV)/bin/python bench/run_local.py
+	$(PY) bench/run_local.py
 
 .PHONY: soak
 soak: venv  ## run the stack RUNS times back to back and report hangs and leaks (RUNS=20)

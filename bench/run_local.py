@@ -9,7 +9,6 @@ the run's process and the size of the HDF5 file; figures, not pass/fail.
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -17,14 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from smartgrid_lab.listening import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 STEPS = 24 * 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def one_run(results: Path, run_id: str) -> dict:

@@ -1,7 +1,6 @@
 """Shared fixtures: a free port, and one local run of the demo per session."""
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from smartgrid_lab import datagen
+from smartgrid_lab.listening import free_port  # noqa: F401 - shared with the tests
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scenarios" / "demo.py"
 STEPS = 24 * 60  # the demo records one value a minute for a day
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_scenario(scenario: Path, *args: str, timeout: float = 600,

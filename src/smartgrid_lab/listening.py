@@ -8,6 +8,7 @@ it.
     python -m smartgrid_lab.listening PORT   # exit 0 if listening, else 1
 """
 
+import socket
 import sys
 from pathlib import Path
 
@@ -23,6 +24,13 @@ def is_listening(port: int, tables=("/proc/net/tcp", "/proc/net/tcp6")) -> bool:
             if state == TCP_LISTEN and int(local_address.rsplit(":", 1)[1], 16) == port:
                 return True
     return False
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing uses right now (for a run's web page)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

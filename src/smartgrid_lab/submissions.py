@@ -9,22 +9,17 @@ remains is the run directory, graded like any other.
 
 import re
 import shutil
-import socket
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+
+from smartgrid_lab.listening import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def is_simulator(folder: Path) -> bool:
     return (folder / "Dockerfile").is_file()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_in_lab(folder: Path, role: str, timeout: float) -> tuple[Path, str | None]:
