@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,8 +119,12 @@ def describe_simulators(sim_config: dict) -> dict:
             described[name] = {"connect": f"{starter.host}:{starter.port}",
                                "service": starter.host, "image": image, "image_id": image_id}
         else:
-            described[name] = dict(starter)
+            described[name] = {"python": starter.spec}
     return described
+
+
+STOP_REQUESTED = threading.Event()
+"""Set by Ctrl-C or `make down`: mosaik may swallow the KeyboardInterrupt."""
 
 
 def stop_on_signal(signum, frame):
@@ -129,6 +134,7 @@ def stop_on_signal(signum, frame):
     container."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    STOP_REQUESTED.set()
     raise KeyboardInterrupt
 
 
@@ -136,6 +142,17 @@ def simulated_time_reached(world) -> int:
     """The simulated time (s) every simulator had completed, 0 if none started."""
     runners = world.compile(use_cache=True).values() if world else []
     return max(0, min((runner.last_step.time for runner in runners), default=0))
+
+
+def reached_the_end(world, until: int) -> bool:
+    """Whether every simulator's progress reached ``until``.
+
+    mosaik's ``World.run`` can return normally from a run that stopped early
+    (it logs a remote simulator's error, or a Ctrl-C, and returns), so a
+    normal return alone never means "completed".
+    """
+    runners = world.compile(use_cache=True).values()
+    return all(runner.progress.time.time >= until for runner in runners)
 
 
 def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
@@ -152,6 +169,8 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     if args.remote:
         sim_config = simulators.in_containers(sim_config, timeout=args.connect_timeout,
                                               call_timeout=args.call_timeout)
+    else:
+        sim_config = simulators.in_process(sim_config)
 
     record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
     print(f"Run {run.run_id}: scenario {scenario}, simulators "
@@ -168,7 +187,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         kept = (f" Everything recorded until then is in {shown(run.hdf5_file)}."
                 if run.hdf5_file.exists() else "")
         print(f"error: run {run.run_id} of scenario {scenario} {what} (simulated time "
-              f"reached: {reached // 3600:02d}:{reached % 3600 // 60:02d}, {reached} s).{kept}",
+              f"reached: {simulators.clock(reached)}, {reached} s).{kept}",
               file=sys.stderr)
     manifest.write(run.directory / "manifest.json", record)  # at once, should we be killed
     if run.hdf5_file.exists():
@@ -220,15 +239,21 @@ def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor
             create_scenario(world, run)
             world.run(until=until, rt_factor=rt_factor or None,
                       print_progress=sys.stdout.isatty())
-        return {"status": "completed"}
+            if not reached_the_end(world, until):
+                raise RunError(f"the run stopped before its end ({until} s) without an error "
+                               "from any simulator; see the log above")
+        return {"status": "completed", "simulated_seconds_reached": until}
     except (Exception, KeyboardInterrupt) as error:  # every failure ends in one paragraph
         if world:  # mosaik leaves its simulator runners pending: not news after this
             world.loop.set_exception_handler(lambda loop, context: None)
-        interrupted = isinstance(error, KeyboardInterrupt)
-        return {"status": "interrupted" if interrupted else "failed",
-                "error": "interrupted" if interrupted else " ".join(str(error).split()),
-                "error_type": type(error).__name__,
-                "simulated_seconds_reached": simulated_time_reached(world)}
+        interrupted = isinstance(error, KeyboardInterrupt) or STOP_REQUESTED.is_set()
+        outcome = {"status": "interrupted" if interrupted else "failed",
+                   "error": "interrupted" if interrupted else " ".join(str(error).split()),
+                   "error_type": type(error).__name__,
+                   "simulated_seconds_reached": simulated_time_reached(world)}
+        if isinstance(error, simulators.SimulatorError | simulators.SimulatorNeverCameUp):
+            outcome["failure"] = error.facts
+        return outcome
 
 
 def shown(path: Path) -> str:

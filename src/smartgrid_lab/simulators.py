@@ -1,22 +1,81 @@
 """Where a scenario's simulators run: in-process, or each in its own container.
 
 A scenario names its simulators once, in a mosaik ``SIM_CONFIG`` of
-``python`` entries. Run locally, that config is used as it is. Run in the
-lab's containers, every simulator ``Name`` is reached at the Compose service
-``name`` (lower case) on port 5555 instead. Nothing else differs, which is
-what makes local and container runs comparable bit for bit.
+``python`` entries. Run locally, every simulator is that class in this
+process; run in the lab's containers, every simulator ``Name`` is reached at
+the Compose service ``name`` (lower case) on port 5555 instead. Nothing else
+differs, which is what makes local and container runs comparable bit for bit.
+
+Either way, a simulator that fails in one of its calls ends the run with a
+:class:`SimulatorError` naming the simulator, the call and the simulated time.
+mosaik itself does not: when a simulator in another process raises, mosaik
+3.7's ``World.run`` logs the error and returns as if the run had completed.
 """
 
 import asyncio
+import os
+import re
 import time
+import traceback
 
 from mosaik.exceptions import ConnectionClosedError, SimulationError, SimulatorConnectError
-from mosaik.proxies import RemoteProxy
-from mosaik.starters import ConnectStarter
-from mosaik_api_v3.connection import Channel
+from mosaik.proxies import LocalProxy, RemoteProxy
+from mosaik.starters import ConnectStarter, PythonStarter
+from mosaik_api_v3.connection import Channel, RemoteException
 
 SIMULATOR_PORT = 5555
 """The port every simulator container listens on for the master."""
+
+FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+FRAMEWORK = re.compile(r"/(mosaik|mosaik_api_v3|asyncio)/|/lib/python3\.\d+/(?!site-packages)")
+"""Frames of mosaik, its API and Python's standard library: where a failure
+passes through, not where it comes from."""
+
+
+def origin(traceback_text: str) -> str | None:
+    """``FILE:LINE`` where a simulator's exception comes from, from its traceback.
+
+    The innermost frame outside installed packages (a student's simulator.py),
+    else the innermost outside mosaik and the standard library (a stock
+    simulator's package); ``None`` if the traceback names no such frame.
+    """
+    frames = [(path, line) for path, line, _ in FRAME.findall(traceback_text)
+              if not FRAMEWORK.search(path)]
+    own = [frame for frame in frames if "-packages/" not in frame[0]]
+    path, line = (own or frames or [(None, None)])[-1]
+    return f"{path}:{line}" if path else None
+
+
+class SimulatorError(SimulationError):
+    """A simulator ended the run early: it raised, exited, was killed or hangs.
+
+    ``facts`` holds the same as the message, for the manifest and for grading.
+    """
+
+    def __init__(self, text: str, **facts):
+        super().__init__(text)
+        self.facts = facts
+
+
+def clock(seconds: int) -> str:
+    """Simulated seconds since the start as ``HH:MM``."""
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+class SimulatorFailed(SimulatorError):
+    """A simulator raised an exception in one of its calls."""
+
+    def __init__(self, sim_id: str, method: str, at: int, exception: str, message: str,
+                 traceback_text: str, address: str | None = None):
+        location = origin(traceback_text)
+        place = f" at {address}" if address else ""
+        source = f" ({os.path.basename(location)})" if location else ""
+        super().__init__(
+            f"simulator '{sim_id}'{place} raised {exception} in {method}() at simulated "
+            f"time {clock(at)}: {message or '(no message)'}{source}",
+            kind="exception", simulator=sim_id, call=method, simulated_time=at,
+            exception=exception, message=message, location=location,
+            traceback=traceback_text, address=address)
 
 
 class SimulatorNeverCameUp(SimulatorConnectError):
@@ -25,6 +84,8 @@ class SimulatorNeverCameUp(SimulatorConnectError):
     def __init__(self, sim_id: str, host: str, port: int, waited: float):
         super().__init__(sim_id, host, port)
         self.waited = waited
+        self.facts = dict(kind="never_came_up", simulator=sim_id, call="connect",
+                          simulated_time=0, address=f"{host}:{port}")
 
     def __str__(self) -> str:
         return (
@@ -35,20 +96,72 @@ class SimulatorNeverCameUp(SimulatorConnectError):
         )
 
 
-class SimulatorLost(SimulationError):
+class SimulatorLost(SimulatorError):
     """A simulator container died, crashed or hangs in the middle of a call."""
 
-    def __init__(self, sim_id: str, address: str, method: str, what: str):
+    def __init__(self, sim_id: str, address: str, method: str, at: int, kind: str, what: str):
         service = address.split(":")[0]
-        super().__init__(f"simulator '{sim_id}' at {address} {what} during '{method}': "
-                         f"see its log with `make logs SERVICE={service}`")
+        super().__init__(
+            f"simulator '{sim_id}' at {address} {what} during {method}() at simulated time "
+            f"{clock(at)}: see its log with `make logs SERVICE={service}`",
+            kind=kind, simulator=sim_id, call=method, simulated_time=at, address=address,
+            message=what)
 
 
-class AnsweringInTime(RemoteProxy):
+class TracksTime:
+    """Remembers the simulated time of a simulator's last ``step``, for errors."""
+
+    now = 0
+
+    def note(self, request) -> tuple[str, str, int]:
+        """``(sim id, method, simulated time)`` of a request about to be sent."""
+        method, args = request[0], request[1]
+        if method == "step":
+            self.now = args[0]
+        return self._mosaik_remote.sid, method, self.now
+
+
+class InProcessProxy(TracksTime, LocalProxy):
+    """mosaik's proxy for a simulator in this process, naming it when it fails."""
+
+    def __init__(self, sim, mosaik_remote):
+        super().__init__(sim, mosaik_remote)
+        self._mosaik_remote = mosaik_remote
+
+    async def send(self, request):
+        sim_id, method, at = self.note(request)
+        try:
+            return await super().send(request)
+        except Exception as error:
+            raise SimulatorFailed(sim_id, method, at, type(error).__name__, str(error),
+                                  "".join(traceback.format_exception(error))) from error
+
+
+class InProcess(PythonStarter):
+    """mosaik's ``python`` start (``MODULE:CLASS`` in this process), naming a
+    simulator that fails in one of its calls."""
+
+    def __init__(self, spec: str):
+        super().__init__(type(None))  # the class is imported when the run starts it
+        self.spec = spec
+
+    async def start(self, sim_id, mosaik_remote, mosaik_config):
+        simulator_class = PythonStarter.from_string(self.spec).cls
+        try:
+            simulator = simulator_class()
+        except Exception as error:
+            raise SimulatorFailed(sim_id, "__init__", 0, type(error).__name__, str(error),
+                                  "".join(traceback.format_exception(error))) from error
+        return InProcessProxy(simulator, mosaik_remote)
+
+
+class AnsweringInTime(TracksTime, RemoteProxy):
     """mosaik's proxy for a simulator over TCP, with a bound on every call.
 
     A killed container often never closes its TCP connection (its network
     goes with it), so without a bound mosaik would wait for its answer forever.
+    A simulator that raises answers with its exception (mosaik's
+    ``RemoteException``), which becomes a :class:`SimulatorFailed`.
     """
 
     def __init__(self, channel: Channel, mosaik_remote, address: str, timeout: float):
@@ -56,18 +169,21 @@ class AnsweringInTime(RemoteProxy):
         self.address, self.timeout = address, timeout
 
     async def send(self, request):
-        sim_id, method = self._mosaik_remote.sid, request[0]
-        closed = "closed the connection (it crashed or was killed)"
+        sim_id, method, at = self.note(request)
+        closed = "closed the connection (it exited, crashed or was killed)"
         if self._channel._reader.at_eof():  # gone already: nobody would ever answer
-            raise SimulatorLost(sim_id, self.address, method, closed)
+            raise SimulatorLost(sim_id, self.address, method, at, "lost", closed)
         try:
             return await asyncio.wait_for(super().send(request), self.timeout)
+        except RemoteException as error:
+            raise SimulatorFailed(sim_id, method, at, error.remote_type, error.remote_msg,
+                                  "".join(error.further_args), self.address) from None
         except TimeoutError:
             what = (f"did not answer within {self.timeout:.0f} s (its container died or it "
                     "hangs; a slow simulator needs a longer LAB_CALL_TIMEOUT)")
-            raise SimulatorLost(sim_id, self.address, method, what) from None
+            raise SimulatorLost(sim_id, self.address, method, at, "timeout", what) from None
         except (ConnectionError, ConnectionClosedError):
-            raise SimulatorLost(sim_id, self.address, method, closed) from None
+            raise SimulatorLost(sim_id, self.address, method, at, "lost", closed) from None
 
     async def stop(self):
         try:
@@ -106,6 +222,11 @@ class RetryingConnect(ConnectStarter):
                     raise SimulatorNeverCameUp(sim_id, self.host, self.port, waited)
                 await asyncio.sleep(min(delay, self.timeout - waited))
                 delay = min(delay * 2, 2.0)
+
+
+def in_process(sim_config: dict) -> dict:
+    """The scenario's simulators, each started in this process."""
+    return {name: InProcess(entry["python"]) for name, entry in sim_config.items()}
 
 
 def in_containers(sim_config: dict, timeout: float = 60.0, call_timeout: float = 120.0) -> dict:
