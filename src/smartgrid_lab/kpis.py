@@ -381,7 +381,8 @@ def curtailed_share_percent(run: RunData, *, types=None, match=None) -> KPIValue
     curve = np.divide(total_curtailed * 100, total_available,
                       out=np.where(valid, 0.0, np.nan), where=total_available > 0)
     kwh = run.step_seconds / J_PER_KWH
-    available_kwh, curtailed_kwh = np.nanmax(total_available) * kwh, np.nanmax(total_curtailed) * kwh
+    available_kwh = np.nanmax(total_available) * kwh
+    curtailed_kwh = np.nanmax(total_curtailed) * kwh
     if available_kwh == 0:
         return KPIValue(0.0, "%", curve, f"{note}no energy available ({len(names)} entities)")
     return KPIValue(float(curve[valid][-1]), "%", curve,
