@@ -14,11 +14,11 @@ original demo) would drop 14 of every 15 load and PV values.
 
 import random
 import sys
-from pathlib import Path
 
 from mosaik.util import connect_many_to_one
 
 from smartgrid_lab import datagen, inputs, runs
+from smartgrid_lab.lab_grid import DATA, STEP, LabGrid
 
 SIM_CONFIG = {
     "Grid": {"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"},
@@ -28,10 +28,8 @@ SIM_CONFIG = {
     "Web": {"python": "smartgrid_lab.web:Visualiser"},
 }
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 START = datagen.START
 END = 24 * 60 * 60  # one day, in seconds
-STEP = 60  # seconds
 PV_COUNT = 20
 SEED = 23  # which node each PV system is connected to
 
@@ -46,53 +44,25 @@ def create_scenario(world, run):
     pv_sim = world.start("PV", sim_start=START, datafile=str(DATA / "pv.csv"))
     recorder_sim = world.start("Recorder", step_size=STEP, duration=END)
 
-    # Instantiate models
-    grid = grid_sim.Grid(gridfile=str(DATA / "grid.json")).children
-    houses = household_sim.ResidentialLoads(
-        sim_start=START, profile_file=str(DATA / "households.data"),
-        grid_name=datagen.GRID_NAME,
-    ).children
+    # Instantiate models: the grid with its households connected, and the PV systems
+    grid = LabGrid(world, grid_sim, household_sim)
     pvs = pv_sim.PV.create(PV_COUNT)
 
-    # Connect entities
-    buses = {bus.eid.split("-", 1)[1]: bus for bus in grid if bus.type == "PQBus"}
-    house_nodes = world.get_data(houses, "node_id")
-    for house in houses:
-        world.connect(house, buses[house_nodes[house]["node_id"]], ("P_out", "P"))
-
+    # Connect each PV system to a random node of the feeders
     rng = random.Random(SEED)
-    feeder_nodes = sorted(eid for eid in buses if eid.startswith("node_"))
+    feeder_nodes = grid.feeder_nodes()
     for pv in pvs:
-        world.connect(pv, buses[rng.choice(feeder_nodes)], "P")
+        world.connect(pv, grid.buses[rng.choice(feeder_nodes)], "P")
 
     # Record everything
-    nodes = [e for e in grid if e.type in ("RefBus", "PQBus")]
-    branches = [e for e in grid if e.type in ("Transformer", "Branch")]
     db = recorder_sim.Database(filename=str(run.hdf5_file), buf_size=60)
-    connect_many_to_one(world, houses, db, "P_out")
+    grid.record(world, db)
     connect_many_to_one(world, pvs, db, "P")
-    connect_many_to_one(world, nodes, db, "P", "Q", "Vl", "Vm", "Va")
-    connect_many_to_one(world, branches, db, "P_from", "Q_from", "P_to", "Q_to")
 
     # Web visualisation
     web_params = {} if run.remote else {"serve_addr": run.web_serve}
     web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
-    web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database"])
-    topology = web_sim.Topology()
-    connect_many_to_one(world, nodes, topology, "P", "Vm")
-    connect_many_to_one(world, houses, topology, "P_out")
-    connect_many_to_one(world, pvs, topology, "P")
-    lv_volts = min(bus["Vl"] for bus in world.get_data(nodes, "Vl").values())
-    web_sim.set_etypes({
-        "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
-                   "default": 0, "min": 0, "max": 100_000},
-        "PQBus": {"cls": "pqbus", "attr": "Vm", "unit": "U [V]",
-                  "default": lv_volts, "min": 0.97 * lv_volts, "max": 1.03 * lv_volts},
-        "House": {"cls": "load", "attr": "P_out", "unit": "P [W]",
-                  "default": 0, "min": 0, "max": 3000},
-        "PV": {"cls": "gen", "attr": "P", "unit": "P [W]",
-               "default": 0, "min": -10_000, "max": 0},
-    })
+    grid.show(world, web_sim, pvs, "PV")
 
 
 if __name__ == "__main__":

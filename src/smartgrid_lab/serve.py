@@ -9,18 +9,34 @@ console scripts of mosaik-csv 2.0.1 and mosaik-householdsim 2.2.0.
 The options are mosaik-api's own: ``--remote`` makes the simulator listen
 and wait for the master (mosaik's ``connect`` start), ``--timeout`` bounds
 that wait, ``--log-level`` sets the logging.
+
+mosaik-api 3.0 answers an exception in any call with the exception, except in
+``init``: there it lets the process die, and the master only sees a closed
+connection. :func:`init_answering_errors` makes ``init`` answer like the rest,
+so a student's bug in ``init`` is reported with its message and line.
 """
 
-import importlib
 import sys
 
 import mosaik_api_v3
 
+from smartgrid_lab.simulators import load_class
 
-def load_class(spec: str) -> type:
-    """Import ``MODULE:CLASS``, the notation of mosaik's ``python`` starter."""
-    module_name, _, class_name = spec.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+
+async def init_answering_errors(channel, simulator, *, api_compliant: bool) -> None:
+    """mosaik-api's ``init`` handshake, answering an exception instead of dying."""
+    request = await channel.next_request()
+    method, args, kwargs = request.content
+    assert method == "init"
+    simulator.time_resolution = kwargs["time_resolution"]
+    if not api_compliant:
+        kwargs.pop("time_resolution")
+    try:
+        answer = await mosaik_api_v3.get_wrapper(simulator.init)(*args, **kwargs)
+    except Exception as error:
+        await request.set_exception(error)  # reads the traceback from sys.exc_info()
+        raise
+    await request.set_result(answer)
 
 
 def main(argv: list[str]) -> int:
@@ -30,6 +46,7 @@ def main(argv: list[str]) -> int:
     spec, options = argv[0], argv[1:]
     simulator = load_class(spec)()
     sys.argv = [spec, *options]  # mosaik-api reads its options from sys.argv
+    mosaik_api_v3.init = init_answering_errors  # run_simulator looks it up at each run
     return mosaik_api_v3.start_simulation(simulator, f"mosaik simulator {spec}")
 
 

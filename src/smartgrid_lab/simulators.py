@@ -13,10 +13,13 @@ mosaik itself does not: when a simulator in another process raises, mosaik
 """
 
 import asyncio
+import importlib
+import importlib.util
 import os
 import re
 import time
 import traceback
+from pathlib import Path
 
 from mosaik.exceptions import ConnectionClosedError, SimulationError, SimulatorConnectError
 from mosaik.proxies import LocalProxy, RemoteProxy
@@ -137,6 +140,26 @@ class InProcessProxy(TracksTime, LocalProxy):
                                   "".join(traceback.format_exception(error))) from error
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_class(spec: str) -> type:
+    """The class ``MODULE:CLASS`` names, mosaik's ``python`` notation; or
+    ``FILE.py:CLASS``, a student's simulator file (relative to the repository)."""
+    module_name, _, class_name = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        path = REPO / module_name
+        module_spec = importlib.util.spec_from_file_location(
+            f"lab_sim_{abs(hash(str(path)))}", path)
+        if module_spec is None or not path.is_file():
+            raise FileNotFoundError(f"no simulator file {path}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    return getattr(module, class_name)
+
+
 class InProcess(PythonStarter):
     """mosaik's ``python`` start (``MODULE:CLASS`` in this process), naming a
     simulator that fails in one of its calls."""
@@ -146,9 +169,8 @@ class InProcess(PythonStarter):
         self.spec = spec
 
     async def start(self, sim_id, mosaik_remote, mosaik_config):
-        simulator_class = PythonStarter.from_string(self.spec).cls
         try:
-            simulator = simulator_class()
+            simulator = load_class(self.spec)()
         except Exception as error:
             raise SimulatorFailed(sim_id, "__init__", 0, type(error).__name__, str(error),
                                   "".join(traceback.format_exception(error))) from error

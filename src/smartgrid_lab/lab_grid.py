@@ -1,0 +1,66 @@
+"""The parts every scenario of the lab's grid shares, so each scenario file
+shows only what makes it different.
+
+The lab's grid (``data/grid.json``, mosaik-pypower) with its households
+(``data/households.data``, mosaik-householdsim) connected to their nodes;
+recording the grid; and the visualiser's topology.
+"""
+
+from pathlib import Path
+
+from mosaik.util import connect_many_to_one
+
+from smartgrid_lab import datagen
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+STEP = 60  # seconds: the profiles have one value a minute
+
+
+class LabGrid:
+    """The grid and its households, created and connected in ``world``."""
+
+    def __init__(self, world, grid_sim, household_sim):
+        grid = grid_sim.Grid(gridfile=str(DATA / datagen.GRID_FILE)).children
+        self.houses = household_sim.ResidentialLoads(
+            sim_start=datagen.START, profile_file=str(DATA / datagen.HOUSEHOLDS_FILE),
+            grid_name=datagen.GRID_NAME,
+        ).children
+        self.nodes = [e for e in grid if e.type in ("RefBus", "PQBus")]
+        self.branches = [e for e in grid if e.type in ("Transformer", "Branch")]
+        self.buses = {bus.eid.split("-", 1)[1]: bus for bus in grid if bus.type == "PQBus"}
+        house_nodes = world.get_data(self.houses, "node_id")
+        self.house_node = {house: house_nodes[house]["node_id"] for house in self.houses}
+        for house, node in self.house_node.items():
+            world.connect(house, self.buses[node], ("P_out", "P"))
+
+    def feeder_nodes(self) -> list[str]:
+        """The low-voltage nodes along the feeders (not the transformer's)."""
+        return sorted(eid for eid in self.buses if eid.startswith("node_"))
+
+    def record(self, world, db) -> None:
+        """Record the households and every node's and branch's power flow."""
+        connect_many_to_one(world, self.houses, db, "P_out")
+        connect_many_to_one(world, self.nodes, db, "P", "Q", "Vl", "Vm", "Va")
+        connect_many_to_one(world, self.branches, db, "P_from", "Q_from", "P_to", "Q_to")
+
+    def show(self, world, web_sim, generators, generator_type: str, band=(0.97, 1.03)):
+        """The visualiser's topology: nodes coloured by voltage, loads and generators.
+
+        ``band`` (p.u.) is the voltage range the node colour scale spans.
+        """
+        web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database"])
+        topology = web_sim.Topology()
+        connect_many_to_one(world, self.nodes, topology, "P", "Vm")
+        connect_many_to_one(world, self.houses, topology, "P_out")
+        connect_many_to_one(world, generators, topology, "P")
+        lv_volts = min(bus["Vl"] for bus in world.get_data(self.nodes, "Vl").values())
+        web_sim.set_etypes({
+            "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
+                       "default": 0, "min": 0, "max": 100_000},
+            "PQBus": {"cls": "pqbus", "attr": "Vm", "unit": "U [V]", "default": lv_volts,
+                      "min": band[0] * lv_volts, "max": band[1] * lv_volts},
+            "House": {"cls": "load", "attr": "P_out", "unit": "P [W]",
+                      "default": 0, "min": 0, "max": 3000},
+            generator_type: {"cls": "gen", "attr": "P", "unit": "P [W]",
+                             "default": 0, "min": -10_000, "max": 0},
+        })
