@@ -13,7 +13,12 @@ IMAGE_PYTHON_VERSION ?= 3.13
 LAB_RT_FACTOR ?= 0
 LAB_WEB_BIND ?= 127.0.0.1
 LAB_WEB_PORT ?= 8000
-RUN_ID := $(or $(RUN_ID),$(shell date -u +%Y%m%d-%H%M%S)-demo)
+# The exercise to run (`make exercises` lists them): its scenario and services.
+EX ?= demo
+EX_FILE = exercises/$(EX)/exercise.toml
+EX_SCENARIO = $(shell sed -n 's/^scenario = "\([a-z0-9_-]*\)".*/\1/p' $(EX_FILE) 2>/dev/null)
+EX_SERVICES = $(shell $(PY) -m smartgrid_lab.exercises services $(EX))
+RUN_ID := $(or $(RUN_ID),$(shell date -u +%Y%m%d-%H%M%S)-$(EX))
 SERVICE ?= master
 
 # Containers run as the invoking user, so results/ stays theirs; as root, they
@@ -28,7 +33,7 @@ SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
 COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_PROJECT ?= smartgrid-lab
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
-SIMULATORS := grid households pv recorder web
+SIMULATORS := grid households pv inverters controller recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
 SWAP ?=
 upper = $(shell echo $(1) | tr a-z- A-Z_)
@@ -36,6 +41,8 @@ swap-of = $(or $(lastword $(subst =, ,$(filter $(1)=%,$(SWAP)))),$(1))
 $(foreach s,$(SIMULATORS),$(eval export LAB_SERVICE_$(call upper,$(s)) := $(call swap-of,$(s))))
 SERVICE_FOLDERS := $(foreach s,$(SIMULATORS),$(call swap-of,$(s))) master
 export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT
+export LAB_EXERCISE := $(EX)
+export LAB_SCENARIO = $(EX_SCENARIO)
 
 # Host Python for the venv: the first of these that runs and is 3.12+ (mosaik 3.7 needs it).
 PYTHON_CANDIDATES := python3.13 python3.12 python3 $(wildcard /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3)
@@ -97,8 +104,12 @@ python-image:  ## the Debian rootfs image the base image builds on (no registry 
 	docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 	  --change 'ENV LANG=C.UTF-8' build/rootfs.tar $(PYTHON_IMAGE) && rm -f build/rootfs.tar
 
+.PHONY: check-exercise
+check-exercise:
+	@test -f $(EX_FILE) || { echo "error: EX=$(EX): there is no exercise '$(EX)' ($(EX_FILE) is missing); 'make exercises' lists them." >&2; exit 2; }
+
 .PHONY: check-swap
-check-swap:
+check-swap: check-exercise
 	@for swap in $(SWAP); do service=$${swap%%=*}; folder=$${swap#*=}; \
 	  case " $(SIMULATORS) " in *" $$service "*) ;; *) \
 	    echo "error: SWAP=$$swap: '$$service' is not a simulator service; swappable are: $(SIMULATORS)." >&2; \
@@ -116,11 +127,13 @@ images: check-swap python-image wheelhouse  ## build the base image and every se
 
 # --- Running ----------------------------------------------------------------
 # For the manifest: which image, by name and id, each simulator service ran.
-image-ids = LAB_IMAGES="$(foreach s,$(SIMULATORS),$(s)=smartgrid-lab/$(call swap-of,$(s))@$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(call swap-of,$(s))))"
+image-ids = LAB_IMAGES="$(foreach s,$(EX_SERVICES),$(s)=smartgrid-lab/$(call swap-of,$(s))@$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(call swap-of,$(s))))"
 TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
 
 .PHONY: up
-up: venv images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator); page at :8000
+up: venv images  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
+	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
+	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
 	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
 	@$(VENV)/bin/python -c 'import socket; socket.create_server(("$(LAB_WEB_BIND)", $(LAB_WEB_PORT)))' 2>/dev/null || { \
 	  echo "error: port $(LAB_WEB_PORT) on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or choose another port: make up LAB_WEB_PORT=8080." >&2; exit 2; }
@@ -128,11 +141,12 @@ up: venv images  ## run the demo in containers (SWAP=pv=mypv swaps a simulator);
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
 	@mkdir -p results/$(RUN_ID)
 	@$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID))
-	@echo "Starting the simulators; the visualiser is at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT)"
+	@echo "Starting the simulators of exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT)"
+	@$(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting" >&2 || true
 	@$(image-ids) LAB_RUN_ID=$(RUN_ID) $(COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
 	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
 	if [ $$status -eq 0 ]; then \
-	  echo "Results: results/$(RUN_ID)/ (demo.hdf5, manifest.json)"; \
+	  echo "Results: results/$(RUN_ID)/ ($(EX_SCENARIO).hdf5, manifest.json)"; \
 	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT) until 'make down'."; \
 	else $(COMPOSE) stop >/dev/null 2>&1; \
 	  echo "The run failed (exit $$status): see the error above; all lab containers are stopped," >&2; \
@@ -152,9 +166,10 @@ logs:  ## show a service's log: make logs SERVICE=grid
 	$(COMPOSE) logs $(SERVICE)
 
 .PHONY: run-local
-run-local: venv  ## run the demo with every simulator in this process (no Docker)
-	$(PY) scenarios/demo.py --run-id $(RUN_ID)-local --rt-factor $(LAB_RT_FACTOR) \
-	  --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT)
+run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=)
+	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(EX) --run-id $(RUN_ID)-local \
+	  --rt-factor $(LAB_RT_FACTOR) --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT) \
+	  $(foreach swap,$(SWAP),--swap $(firstword $(subst =, ,$(swap)))=services/$(lastword $(subst =, ,$(swap)))/simulator.py:Simulator)
 
 # --- Data -------------------------------------------------------------------
 .PHONY: data
@@ -166,22 +181,33 @@ check-data: venv  ## check that data/ is exactly what the generator makes
 	$(PY) -m smartgrid_lab.datagen --check
 
 # --- Your own simulator (for students) --------------------------------------
-ROLE ?= pv
+# Without EX (the demo has no student role), new-sim and check-sim use the
+# exercise whose role is the demo's PV simulator: `model`.
+SIM_EX = $(if $(filter demo,$(EX)),model,$(EX))
+SIM_SERVICE = $(shell $(PY) -m smartgrid_lab.exercises show $(SIM_EX) role.service)
+
+.PHONY: exercises
+exercises: venv  ## list the exercises: id, TP, the role a student fills, objectives
+	@$(PY) -m smartgrid_lab.exercises
 
 .PHONY: new-sim
-new-sim:  ## start your own simulator from the template: make new-sim NAME=mypv
+new-sim: venv  ## start your own simulator from an exercise's starter: make new-sim NAME=mine EX=voltage
 	@[[ "$$NAME" =~ ^[a-z][a-z0-9-]{0,29}$$ ]] || { echo "error: NAME='$$NAME': use 1-30 lower-case letters, digits and '-', starting with a letter (make new-sim NAME=mypv)." >&2; exit 2; }
 	@[ ! -e "services/$$NAME" ] || { echo "error: services/$$NAME already exists; choose another NAME (or remove that folder yourself)." >&2; exit 2; }
-	@mkdir "services/$$NAME" && for file in Dockerfile README.md simulator.py; do \
-	  sed "s/{{name}}/$$NAME/g" "templates/simulator/$$file" > "services/$$NAME/$$file" || exit 1; done
-	@echo "Created services/$$NAME/: edit simulator.py, then 'make check-sim SIM=$$NAME' and 'make up SWAP=pv=$$NAME'."
+	@test -f exercises/$(SIM_EX)/starter/simulator.py || { echo "error: EX=$(SIM_EX): exercise '$(SIM_EX)' has no starter simulator; 'make exercises' lists those with a role." >&2; exit 2; }
+	@mkdir "services/$$NAME" && for file in templates/simulator/Dockerfile templates/simulator/README.md \
+	    exercises/$(SIM_EX)/starter/simulator.py; do \
+	  sed "s/{{name}}/$$NAME/g; s/{{exercise}}/$(SIM_EX)/g; s/{{service}}/$(SIM_SERVICE)/g" "$$file" \
+	    > "services/$$NAME/$$(basename $$file)" || exit 1; done
+	@echo "Created services/$$NAME/ from the starter of exercise $(SIM_EX): edit simulator.py, then"
+	@echo "'make check-sim SIM=$$NAME EX=$(SIM_EX)' and 'make up EX=$(SIM_EX) SWAP=$(SIM_SERVICE)=$$NAME'."
 
 .PHONY: check-sim
-check-sim:  ## check a simulator before swapping it in: make check-sim SIM=mypv [ROLE=pv]
+check-sim:  ## check a simulator against an exercise's contract: make check-sim SIM=mine EX=voltage
 	@[ -n "$$SIM" ] && [ -f "services/$$SIM/Dockerfile" ] || { echo "error: SIM='$$SIM': there is no services/$$SIM/Dockerfile (make new-sim NAME=mypv creates one)." >&2; exit 2; }
 	@$(MAKE) --no-print-directory venv images
 	docker build -q -t smartgrid-lab/$(SIM) services/$(SIM) >/dev/null
-	$(PY) -m smartgrid_lab.conformance smartgrid-lab/$(SIM) --role $(ROLE)
+	$(PY) -m smartgrid_lab.conformance smartgrid-lab/$(SIM) --exercise $(SIM_EX)
 
 # --- Reproducing and grading runs (for teachers) ----------------------------
 .PHONY: rerun
@@ -190,14 +216,14 @@ rerun: venv  ## rerun a run from its manifest and say if it is identical: make r
 	$(PY) -m smartgrid_lab.rerun $(RUN)
 
 .PHONY: grade
-grade: venv  ## grade a run against a reference: make grade RUN=<id> REF=<id-or-path> [SPEC=file]
-	@test -n "$(RUN)" -a -n "$(REF)" || { echo "usage: make grade RUN=<id> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
+grade: venv  ## grade a run on its exercise's objectives: make grade RUN=<id> [REF=<id> for replication]
+	@test -n "$(RUN)" || { echo "usage: make grade RUN=<id> (objectives of its exercise) or make grade RUN=<id> REF=<id-or-path> [SPEC=file] (replication)" >&2; exit 2; }
 	$(PY) -m smartgrid_lab.grading grade $(RUN) $(REF) $(if $(SPEC),--spec $(SPEC))
 
 .PHONY: grade-batch
-grade-batch: venv  ## grade every run folder in DIR into DIR/grades.csv: make grade-batch DIR=... REF=...
-	@test -n "$(DIR)" -a -n "$(REF)" || { echo "usage: make grade-batch DIR=<folder> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
-	$(PY) -m smartgrid_lab.grading batch $(DIR) --ref $(REF) $(if $(SPEC),--spec $(SPEC))
+grade-batch: venv  ## grade every folder in DIR into DIR/grades.csv: make grade-batch DIR=... EX=<id> (or REF=...)
+	@test -n "$(DIR)" || { echo "usage: make grade-batch DIR=<folder> EX=<exercise> or DIR=<folder> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
+	$(PY) -m smartgrid_lab.grading batch $(DIR) $(if $(REF),--ref $(REF),--exercise $(EX)) $(if $(SPEC),--spec $(SPEC))
 
 # --- Tests and benchmarks ---------------------------------------------------
 .PHONY: test

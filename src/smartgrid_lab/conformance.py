@@ -1,7 +1,12 @@
-"""Does a simulator image do what the demo scenario needs from its role?
+"""Does a simulator image keep the contract of an exercise's role?
 
-    python -m smartgrid_lab.conformance IMAGE [--role pv]     # on the host
-    python -m smartgrid_lab.conformance --client HOST:PORT --role pv
+    python -m smartgrid_lab.conformance IMAGE --exercise voltage     # on the host
+    python -m smartgrid_lab.conformance --client HOST:PORT --contract JSON
+
+The contract is the ``[role]`` of ``exercises/<id>/exercise.toml``: the
+model, how many entities, the init params, the inputs the scenario sends
+(check-sim sends their ``samples``), the outputs it reads with their
+plausible ranges, and values the scenario's data implies (``expect``).
 
 A student swaps one simulator; a mistake in it would otherwise surface deep
 inside a full `make up` as a mosaik traceback. This check runs the image
@@ -12,8 +17,8 @@ mosaik's one), then a client container of the base image on the same
 network speaks mosaik's protocol to it (mosaik-api's own ``Channel``) and
 prints an ``ok`` or ``FAIL`` line per part of the contract, in the order a
 run would hit them. The host never needs to reach the internal network, and
-the client runs this very file (fed on stdin), so host and client always
-agree on the contract, however old the base image's copy of it.
+the client runs this very file (fed on stdin) with the contract as JSON, so
+host and client always agree on it, however old the base image's copy.
 Exit status: 0 if every run passed, 1 if not.
 """
 
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import json
 import math
 import re
 import secrets
@@ -29,52 +36,45 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from mosaik_api_v3.connection import Channel, RemoteException
 
-from smartgrid_lab import datagen
-from smartgrid_lab.simulators import SIMULATOR_PORT
-
-
-class Expect(NamedTuple):
-    """A value the scenario's data implies: at time ``at``, every entity's ``attr`` ``holds``."""
-
-    at: int
-    attr: str
-    holds: Callable[[float], bool]
-    says: str
+from smartgrid_lab.simulators import SIMULATOR_PORT, origin
 
 
 @dataclass(frozen=True)
-class Role:
-    """What the demo scenario does with the simulator in one role, and expects back.
+class Contract:
+    """What the exercise's scenario does with the simulator, and expects back
+    (the ``[role]`` table of its exercise.toml, see smartgrid_lab.exercises.Role)."""
 
-    Another role (households, grid) is another entry in ROLES.
-    """
+    sim_id: str
+    model: str
+    count: int
+    params: dict[str, Any]
+    step: int
+    until: int
+    inputs: dict[str, dict]  # attr -> {"samples": [...], ...}
+    outputs: dict[str, dict]  # attr -> {"range": [low, high], "expect"?: {...}, ...}
 
-    sim_id: str  # the id mosaik gives it in the demo
-    sim_params: dict[str, Any]  # world.start() passes these to init(), with time_resolution
-    model: str  # the public model the scenario creates ...
-    count: int  # ... this many of, without model params
-    outputs: dict[str, tuple[float, float]]  # attributes it reads, each with its plausible range
-    until: int  # how long it runs the simulator (s)
-    expect: tuple[Expect, ...] = ()
+    @classmethod
+    def of(cls, raw: dict) -> "Contract":
+        return cls(**{f: raw[f] for f in cls.__dataclass_fields__})
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        return {attr: tuple(spec["range"]) for attr, spec in self.outputs.items()}
+
+    def inputs_at(self, step: int, eids: list[str]) -> dict:
+        """mosaik's step() inputs: each input attr's sample for this step, from one source."""
+        return {eid: {attr: {f"Source-0.{attr}": spec["samples"][step % len(spec["samples"])]}
+                      for attr, spec in self.inputs.items()} for eid in eids}
 
 
-ROLES = {
-    "pv": Role(
-        sim_id="PV-0",
-        sim_params={"sim_start": datagen.START, "datafile": "/lab/data/pv.csv"},
-        model="PV",
-        count=20,
-        outputs={"P": (-20_000.0, 100.0)},  # W, negative = generation
-        until=datagen.END_SECONDS,
-        expect=(Expect(12 * 3600, "P", lambda p: p < 0, "< 0 at noon: the PV systems generate"),),
-    ),
-}
+def holds(expect: dict, value: float) -> bool:
+    """Whether ``value`` meets an ``expect`` ({"below": x} and/or {"above": y})."""
+    return (value < expect.get("below", math.inf)) and (value > expect.get("above", -math.inf))
+
 
 LABEL = "smartgrid-lab.conformance"
 HARDENING = ["--pull", "never", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
@@ -93,7 +93,7 @@ class Session:
     """Drives the simulator through init, create, setup_done, step and get_data as
     mosaik would, and reports each part of the contract."""
 
-    def __init__(self, channel: Channel, role: Role):
+    def __init__(self, channel: Channel, role: Contract):
         self.channel = channel
         self.role = role
         self.problems = 0
@@ -110,8 +110,9 @@ class Session:
             return await asyncio.wait_for(self.channel.send([method, list(args), kwargs]),
                                           CALL_TIMEOUT)
         except RemoteException as error:
+            location = origin("".join(error.further_args))
             raise Abort(f"{label} raised {error.remote_type}: {error.remote_msg}"
-                        f"{where(error)}") from None
+                        f"{f' at {location}' if location else ''}") from None
         except TimeoutError:
             raise Abort(f"{label} got no answer within {CALL_TIMEOUT:.0f} s") from None
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -120,9 +121,9 @@ class Session:
 
     async def run(self) -> None:
         role = self.role
-        args = ", ".join(f"{k}={v!r}" for k, v in role.sim_params.items())
-        label = f"init({role.sim_id!r}, time_resolution=1.0, {args})"
-        meta = await self.call(label, "init", role.sim_id, time_resolution=1.0, **role.sim_params)
+        args = "".join(f", {k}={v!r}" for k, v in role.params.items())
+        label = f"init({role.sim_id!r}, time_resolution=1.0{args})"
+        meta = await self.call(label, "init", role.sim_id, time_resolution=1.0, **role.params)
         self.ok(f"{label} answers")
         if not self.meta_fits(meta):
             print("      (the scenario cannot go on with this meta: nothing further checked)")
@@ -133,31 +134,33 @@ class Session:
         await self.call("setup_done()", "setup_done")
         self.ok("setup_done() answers")
 
-        now, step_sizes, seen = 0, set(), []
+        now, step_sizes, seen, ranges = 0, [], [], role.ranges()
         request = {eid: list(role.outputs) for eid in eids}
+        expects = {attr: spec["expect"] for attr, spec in role.outputs.items()
+                   if "expect" in spec}
         while now < role.until:
-            label = f"step({now}, {{}}, {role.until})"
-            later = await self.call(label, "step", now, {}, role.until)
+            inputs = role.inputs_at(len(step_sizes), eids)
+            label = f"step({now}, {{{', '.join(role.inputs)}}}, {role.until})"
+            later = await self.call(label, "step", now, inputs, role.until)
             if isinstance(later, bool) or not isinstance(later, int) or later <= now:
                 raise Abort(f"{label} returned {later!r}: the next time must be an int "
                             f"greater than the current time {now}")
             label = f"get_data() at t={now}"
             data = await self.call(label, "get_data", request)
-            if problem := bad_output(data, eids, role.outputs):
+            if problem := bad_output(data, eids, ranges):
                 raise Abort(f"{label}: {problem}")
-            for expect in role.expect:
-                if now <= expect.at < later:
-                    seen.append((expect, {eid: data[eid][expect.attr] for eid in eids
-                                          if not expect.holds(data[eid][expect.attr])}))
-            step_sizes.add(later - now)
+            for attr, expect in expects.items():
+                if now <= expect["at"] < later:
+                    seen.append((attr, expect, {eid: data[eid][attr] for eid in eids
+                                                if not holds(expect, data[eid][attr])}))
+            step_sizes.append(later - now)
             now = later
-        sizes = ", ".join(map(str, sorted(step_sizes)))
+        sizes = ", ".join(map(str, sorted(set(step_sizes))))
         self.ok(f"step() returns a later time each call, up to {now} (steps of {sizes})")
-        ranges = ", ".join(f"{attr} in [{low:g}, {high:g}]"
-                           for attr, (low, high) in role.outputs.items())
-        self.ok(f"get_data() answers for all {len(eids)} entities at every step: finite, {ranges}")
-        for expect, wrong in seen:
-            says = f"{expect.attr} {expect.says} (t={expect.at})"
+        shown = ", ".join(f"{attr} in [{low:g}, {high:g}]" for attr, (low, high) in ranges.items())
+        self.ok(f"get_data() answers for all {len(eids)} entities at every step: finite, {shown}")
+        for attr, expect, wrong in seen:
+            says = f"{attr} {expect['says']} (t={expect['at']})"
             if wrong:
                 eid, value = next(iter(wrong.items()))
                 self.fail(f"{says}: not so for {len(wrong)} entities, e.g. {eid!r}: {value!r}")
@@ -186,7 +189,7 @@ class Session:
                       f"[{self.role.model!r}]['public'] is {model.get('public')!r})")
         else:
             attrs = model.get("attrs") or []
-            for attr in self.role.outputs:
+            for attr in [*self.role.inputs, *self.role.outputs]:
                 if attr in attrs:
                     self.ok(f"meta: model {self.role.model!r} is public and offers attr {attr!r}")
                 else:
@@ -233,13 +236,7 @@ def bad_output(data: Any, eids: list[str], outputs: dict[str, tuple[float, float
     return None
 
 
-def where(error: RemoteException) -> str:
-    """' at FILE:LINE in FUNCTION' of the innermost frame of the simulator's traceback."""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', "".join(error.further_args))
-    return f" at {frames[-1][0]}:{frames[-1][1]} in {frames[-1][2]}" if frames else ""
-
-
-async def client(address: str, role: Role) -> int:
+async def client(address: str, role: Contract) -> int:
     """Check the simulator at ``address`` in one session; the number of problems."""
     host, _, port = address.rpartition(":")
     try:
@@ -291,7 +288,7 @@ def wait_until_listening(container: str, timeout: float) -> str | None:
     return f"never listens on port {SIMULATOR_PORT}: {why}; its last log lines:{shown}"
 
 
-def check_run(image: str, role: str, name: str, network: str, base_image: str,
+def check_run(image: str, contract: str, name: str, network: str, base_image: str,
               ready_timeout: float) -> int:
     """One run in a fresh container; prints its lines, returns the number of problems."""
     started = docker("run", "-d", "--name", f"{name}-sim", "--network", network,
@@ -307,7 +304,7 @@ def check_run(image: str, role: str, name: str, network: str, base_image: str,
     with open(__file__) as this_file, subprocess.Popen(
             ["docker", "run", "-i", "--rm", "--name", f"{name}-client", "--network", network,
              "--label", LABEL, *HARDENING, base_image, "python", "-",
-             "--client", f"{name}-sim:{SIMULATOR_PORT}", "--role", role],
+             "--client", f"{name}-sim:{SIMULATOR_PORT}", "--contract", contract],
             stdin=this_file, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True) as client_run:
         for line in client_run.stdout:
@@ -323,10 +320,21 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def check_image(image: str, role: str, runs: int, base_image: str, ready_timeout: float) -> int:
+def check_image(image: str, exercise: str, runs: int, base_image: str,
+                ready_timeout: float) -> int:
     """Check ``image`` in ``runs`` fresh containers; print the verdict, return the exit status."""
+    from smartgrid_lab import exercises  # the host's: the client gets the contract as JSON
+
+    try:
+        role = exercises.load(exercise).role
+    except exercises.ExerciseError as error:
+        sys.exit(f"error: {error}")
+    if role is None:
+        sys.exit(f"error: exercise {exercise!r} has no role for a student's simulator; "
+                 "'make exercises' lists those that do")
+    contract = json.dumps(dataclasses.asdict(role) | {"sim_id": role.sim_id})
     tag = f"sgl-check-{secrets.token_hex(4)}"
-    print(f"Checking {image} as the {role!r} simulator of the demo: "
+    print(f"Checking {image} as the {role.service!r} simulator of exercise {exercise}: "
           f"{plural(runs, 'run')}, each in a fresh container ({tag}-*)", flush=True)
     problems = 0
     try:
@@ -335,7 +343,7 @@ def check_image(image: str, role: str, runs: int, base_image: str, ready_timeout
             sys.exit(f"error: cannot create a docker network: {created.stderr.strip()}")
         for run in range(1, runs + 1):
             print(f"run {run} of {runs}:", flush=True)
-            problems = check_run(image, role, f"{tag}-run{run}", f"{tag}-net", base_image,
+            problems = check_run(image, contract, f"{tag}-run{run}", f"{tag}-net", base_image,
                                  ready_timeout)
             docker("rm", "-f", f"{tag}-run{run}-sim")
             if problems:
@@ -348,7 +356,8 @@ def check_image(image: str, role: str, runs: int, base_image: str, ready_timeout
     if problems:
         print(f"FAIL: {plural(problems, 'problem')}")
         return 1
-    print(f"PASS: {image} does what the demo needs from its {role} simulator "
+    print(f"PASS: {image} keeps the contract of exercise {exercise}'s {role.service} "
+          f"simulator "
           f"({plural(runs, 'run')})")
     return 0
 
@@ -357,8 +366,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m smartgrid_lab.conformance",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("image", nargs="?", help="the simulator image to check")
-    parser.add_argument("--role", choices=sorted(ROLES), default="pv",
-                        help="which simulator of the demo it stands in for")
+    parser.add_argument("--exercise", default="model",
+                        help="the exercise whose role it fills (default: model, the demo's PV)")
+    parser.add_argument("--contract", help="(inside the check network) the role as JSON")
     parser.add_argument("--runs", type=int, default=2, help="fresh containers to check it in")
     parser.add_argument("--ready-timeout", type=float, default=30,
                         help="seconds for the simulator to start listening")
@@ -368,12 +378,13 @@ def main(argv: list[str]) -> int:
                         help="(inside the check network) check the simulator listening there")
     args = parser.parse_args(argv)
     if args.client:
-        return min(asyncio.run(client(args.client, ROLES[args.role])), 1)
+        return min(asyncio.run(client(args.client, Contract.of(json.loads(args.contract)))), 1)
     if not args.image:
         parser.error("name the image to check, e.g. smartgrid-lab/mypv")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on `kill` too
     try:
-        return check_image(args.image, args.role, args.runs, args.base_image, args.ready_timeout)
+        return check_image(args.image, args.exercise, args.runs, args.base_image,
+                           args.ready_timeout)
     except KeyboardInterrupt:
         print("interrupted; the check's containers and network are removed", file=sys.stderr)
         return 130

@@ -33,15 +33,17 @@ def entities_of(series: dict, kind: str) -> dict[str, dict[str, np.ndarray]]:
 
 
 def power_balance(series: dict) -> dict[str, np.ndarray]:
-    """Slack-bus power against the sum of all loads and PV feed-in, per step.
+    """Slack-bus power against the sum of all loads and generators, per step.
 
-    PYPOWER's slack bus supplies what the loads draw minus what PV feeds in
-    (negative), plus the losses in cables and transformer.
+    PYPOWER's slack bus supplies what the loads draw minus what generators
+    (PV, inverters, batteries: every entity outside the grid that records a
+    power ``P``) feed in (negative), plus the losses in cables and transformer.
     """
     buses = [attrs for attrs in series.values() if "Vl" in attrs]
     slack = max(buses, key=lambda attrs: attrs["Vl"][0])["P"]  # the 20 kV bus
     loads = sum(a["P_out"] for a in entities_of(series, "House_").values())
-    feed_in = sum(a["P"] for a in entities_of(series, "PV_").values())
+    feed_in = sum(attrs["P"] for entity, attrs in series.items()
+                  if "P" in attrs and not entity.startswith("Grid-"))
     return {"slack": slack, "loads": loads, "feed_in": feed_in,
             "losses": slack - (loads + feed_in)}
 

@@ -67,16 +67,22 @@ def parse_args(argv):
     parser.add_argument("--serve", default="127.0.0.1:8000",
                         help="where the in-process visualiser serves its page (local runs)")
     parser.add_argument("--swap", action="append", default=[], metavar="NAME=MODULE:CLASS",
-                        help="run another simulator class in place of NAME (local runs; "
-                             "in containers, swap the service instead: make up SWAP=...)")
+                        help="run another simulator class in place of NAME (or its service "
+                             "name); MODULE may be a file, services/mine/simulator.py (local "
+                             "runs; in containers, swap the service instead: make up SWAP=...)")
+    parser.add_argument("--exercise", default=os.environ.get("LAB_EXERCISE"),
+                        help="the exercise this run is for, which `make grade` grades it on "
+                             "(default: the scenario's name)")
     return parser.parse_args(argv)
 
 
 def swapped(sim_config: dict, swaps: list[str]) -> dict:
     """``sim_config`` with each ``NAME=MODULE:CLASS`` put in place of NAME."""
     sim_config = dict(sim_config)
+    names = {name.lower(): name for name in sim_config}  # a service name says it too
     for swap in swaps:
         name, _, target = swap.partition("=")
+        name = names.get(name.lower(), name)
         if name not in sim_config or ":" not in target:
             raise RunError(f"cannot swap {swap!r}: expected NAME=MODULE:CLASS with NAME one "
                            f"of the scenario's simulators ({', '.join(sim_config)}).")
@@ -173,6 +179,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         sim_config = simulators.in_process(sim_config)
 
     record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
+    record["exercise"] = args.exercise or scenario
     print(f"Run {run.run_id}: scenario {scenario}, simulators "
           f"{'in containers' if args.remote else 'in this process'}, "
           f"results in {shown(run.directory)}", flush=True)

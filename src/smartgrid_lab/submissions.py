@@ -2,7 +2,7 @@
 
 A submission folder with a Dockerfile is a simulator service, as `make new-sim`
 creates one. It is copied into ``services/`` under a name of its own, swapped
-in for its role in the demo (``make up SWAP=pv=...``) under its own Compose
+in for its exercise's role (``make up EX=voltage SWAP=controller=...``) under its own Compose
 project and web port, with a time limit, and always taken down again. What
 remains is the run directory, graded like any other.
 """
@@ -13,6 +13,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from smartgrid_lab.exercises import Exercise
 from smartgrid_lab.listening import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,8 +23,8 @@ def is_simulator(folder: Path) -> bool:
     return (folder / "Dockerfile").is_file()
 
 
-def run_in_lab(folder: Path, role: str, timeout: float) -> tuple[Path, str | None]:
-    """Run the demo with *folder*'s simulator as *role*; return the run
+def run_in_lab(folder: Path, exercise: Exercise, timeout: float) -> tuple[Path, str | None]:
+    """Run *exercise* with *folder*'s simulator in its role; return the run
     directory and, if the run did not finish in time, why."""
     slug = re.sub(r"[^a-z0-9-]+", "-", folder.name.lower()).strip("-")[:30] or "student"
     name = f"grade-{slug}"
@@ -33,7 +34,8 @@ def run_in_lab(folder: Path, role: str, timeout: float) -> tuple[Path, str | Non
     shutil.rmtree(service, ignore_errors=True)
     shutil.copytree(folder, service)
     try:
-        subprocess.run(["make", "--no-print-directory", "up", f"SWAP={role}={name}",
+        subprocess.run(["make", "--no-print-directory", "up", f"EX={exercise.id}",
+                        f"SWAP={exercise.role.service}={name}",
                         f"RUN_ID={run_id}", *settings], cwd=REPO, capture_output=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
         problem = None

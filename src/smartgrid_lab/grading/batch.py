@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from smartgrid_lab import submissions
+from smartgrid_lab import exercises, submissions
 from smartgrid_lab.grading.common import Unusable
 from smartgrid_lab.grading.load import locate
 from smartgrid_lab.grading.verdict import ERROR
@@ -39,7 +39,8 @@ def grade_in_subprocess(submission: Path, ref: str, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         summary_file = Path(tmp) / "grade.json"
         command = [sys.executable, "-m", "smartgrid_lab.grading", "grade", str(submission),
-                   ref, "--json", str(summary_file), "--results", str(args.results)]
+                   *([ref] if ref else []), "--json", str(summary_file),
+                   "--results", str(args.results)]
         command += ["--spec", str(args.spec)] if args.spec else []
         command += ["--no-report"] if args.no_report else []
         try:
@@ -60,12 +61,17 @@ def grade_in_subprocess(submission: Path, ref: str, args) -> dict:
 
 
 def grade_submission(submission: Path, args) -> dict:
-    """A run directory is graded as it is; a simulator is first run in the lab."""
+    """A run directory is graded as it is; a simulator is first run in the lab.
+
+    Simulators graded against a reference run the demo as exercise `model`
+    (its role is the demo's PV simulator).
+    """
     run_directory = submission
     if submissions.is_simulator(submission):
-        print(f"running {submission.name}'s simulator as {args.role} ...", file=sys.stderr,
-              flush=True)
-        run_directory, problem = submissions.run_in_lab(submission, args.role,
+        exercise = exercises.load(args.exercise or "model")
+        print(f"running {submission.name}'s simulator as {exercise.role.service} in exercise "
+              f"{exercise.id} ...", file=sys.stderr, flush=True)
+        run_directory, problem = submissions.run_in_lab(submission, exercise,
                                                          args.run_timeout)
         if problem:
             return {"student": submission.name, "verdict": ERROR, "score": 0.0,
@@ -85,8 +91,13 @@ def run_batch(args) -> int:
         print(f"ERROR: submissions folder {args.submissions} does not exist")
         return 2
     try:
-        locate(args.ref, args.results, "reference")
-    except Unusable as error:
+        if args.ref:
+            locate(args.ref, args.results, "reference")
+        elif not args.exercise:
+            raise Unusable("say what to grade on: --exercise ID (its objectives) or --ref REF")
+        else:
+            exercises.load(args.exercise)
+    except (Unusable, exercises.ExerciseError) as error:
         print(f"ERROR: {error}")
         return 2
     folders = sorted(p for p in args.submissions.iterdir()

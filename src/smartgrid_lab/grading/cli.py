@@ -1,7 +1,8 @@
 """The command line: a verdict line per run and an exit code, never a traceback.
 
-    python -m smartgrid_lab.grading grade RUN REF [--spec FILE] [--report DIR]
-    python -m smartgrid_lab.grading batch SUBMISSIONS_DIR --ref REF [--out table.csv]
+    python -m smartgrid_lab.grading grade RUN [--report DIR]     # on its exercise's objectives
+    python -m smartgrid_lab.grading grade RUN REF [--spec FILE]  # replication of a reference
+    python -m smartgrid_lab.grading batch SUBMISSIONS_DIR (--exercise ID | --ref REF) [--out table.csv]
 
 A teacher grading 30 submissions needs a verdict for each, not a stack dump.
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from smartgrid_lab.grading import objectives
 from smartgrid_lab.grading.batch import run_batch
 from smartgrid_lab.grading.common import RESULTS, Unusable
 from smartgrid_lab.grading.load import locate
@@ -44,13 +46,18 @@ def run_directory_of(arg: str, results_dir: Path) -> Path | None:
 
 
 def run_grade(args) -> int:
-    result = grade(args.run, args.ref, args.spec, args.results)
-    print("\n".join(verdict_lines(result)))
+    if args.ref:
+        result = grade(args.run, args.ref, args.spec, args.results)
+    else:
+        result = objectives.grade(args.run, args.results)
+    by_objectives = result.exercise is not None
+    print("\n".join((objectives.verdict_lines if by_objectives else verdict_lines)(result)))
     run_directory = run_directory_of(args.run, args.results)
     directory = args.report or (run_directory and run_directory / "grading")
     if not args.no_report and directory:
         try:
-            print(f"report: {write_report(result, directory, Path(args.run).name)}")
+            write = objectives.write_report if by_objectives else write_report
+            print(f"report: {write(result, directory, Path(args.run).name)}")
         except OSError as error:
             print(f"note: report not written to {directory}: {error.strerror or error}")
     if args.json:
@@ -61,13 +68,15 @@ def run_grade(args) -> int:
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m smartgrid_lab.grading",
-        description="Grade Smart Grid Lab runs against a reference run.")
+        description="Grade Smart Grid Lab runs on their exercise's objectives, or against "
+                    "a reference run.")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="where run ids are looked up (default: results/)")
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("grade", help="grade one run: PASS (0), FAIL (1), ERROR (2)")
     one.add_argument("run", help="run directory, a file in it, or a run id")
-    one.add_argument("ref", help="the reference: run directory, a file in it, or a run id")
+    one.add_argument("ref", nargs="?", help="a reference run to replicate (run directory, a "
+                     "file in it, or a run id); without it, the exercise's objectives grade")
     one.add_argument("--report", type=Path, help="report folder (default: RUN/grading/)")
     one.add_argument("--no-report", action="store_true", help="print the verdict only")
     one.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # for `batch`
@@ -75,11 +84,11 @@ def parse_args(argv):
     many.add_argument("submissions", type=Path,
                       help="folder with one run directory, or one simulator folder "
                            "(with a Dockerfile, to run in the lab first), per student")
-    many.add_argument("--role", default="pv",
-                      help="the simulator service a submitted simulator replaces (default pv)")
+    many.add_argument("--exercise", help="grade on this exercise's objectives; submitted "
+                      "simulators run in it, in its role")
     many.add_argument("--run-timeout", type=float, default=900,
                       help="seconds allowed for running a submitted simulator (default 900)")
-    many.add_argument("--ref", required=True, help="the reference run")
+    many.add_argument("--ref", help="grade by replication of this reference run (the demo)")
     many.add_argument("--out", type=Path, help="CSV file (default: SUBMISSIONS/grades.csv)")
     many.add_argument("--timeout", type=float, default=120,
                       help="seconds allowed per submission (default 120)")

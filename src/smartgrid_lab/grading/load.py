@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 
 from smartgrid_lab.grading.common import Unusable
+from smartgrid_lab.simulators import clock
 from smartgrid_lab.results import read_series
 
 
@@ -27,6 +28,11 @@ class Run:
     manifest: dict | None
     manifest_problem: str | None
     series: dict[str, dict[str, np.ndarray]]
+
+    @property
+    def crashed(self) -> bool:
+        """Whether a simulator ended the run early (the manifest says which, and how)."""
+        return crash_line(self.manifest or {}) is not None
 
     @property
     def scenario(self) -> str:
@@ -57,10 +63,29 @@ def read_manifest(directory: Path) -> tuple[dict | None, str | None]:
         return None, f"unreadable ({error})"
     if not isinstance(record, dict):
         return None, "not a JSON object"
+    if crash := crash_line(record):
+        return record, crash
     if record.get("status") != "completed":
         detail = f": {record['error']}" if record.get("error") else ""
         return record, f"says the run did not complete (status {record.get('status')!r}{detail})"
     return record, None
+
+
+def crash_line(record: dict) -> str | None:
+    """What ended a failed run early, from the manifest's ``failure`` facts:
+    ``simulator PV-0 crashed at 12:00 in step(): RuntimeError: bug (simulator.py:70)``."""
+    failure = record.get("failure")
+    if record.get("status") == "completed" or not isinstance(failure, dict):
+        return None
+    at = clock(int(failure.get("simulated_time") or 0))
+    who, call = failure.get("simulator", "?"), failure.get("call", "?")
+    if failure.get("kind") == "exception":
+        where = f" ({Path(failure['location']).name})" if failure.get("location") else ""
+        return (f"simulator {who} crashed at {at} in {call}(): {failure.get('exception')}: "
+                f"{failure.get('message') or '(no message)'}{where}")
+    if failure.get("kind") == "never_came_up":
+        return f"simulator {who} never came up at {failure.get('address')}"
+    return f"simulator {who} {failure.get('message', 'was lost')} during {call}() at {at}"
 
 
 def find_hdf5(directory: Path, record: dict | None, label: str) -> Path:

@@ -1,7 +1,9 @@
 """The grade: the checks of one run put together into a verdict and a score.
 
 The verdict is PASS (exit 0), FAIL (exit 1: one problem or more) or ERROR
-(exit 2: the input cannot be graded). Score, 0-100: five categories
+(exit 2: the input cannot be graded). A run a simulator ended early (the
+manifest says which, where and why) FAILs with that as its first problem
+and scores 0: what it recorded before is no day's work. Score, 0-100: five categories
 (completeness, accuracy, voltage, loading, energy) each earn the share of
 their items that pass; the score is their weighted mean (weights from the
 spec), rounded to 0.1. Items that cannot be checked because their data is
@@ -13,6 +15,7 @@ import dataclasses
 from pathlib import Path
 
 from smartgrid_lab import manifest as manifests
+from smartgrid_lab.exercises import Exercise
 from smartgrid_lab.grading.common import RESULTS, Problem, Unusable
 from smartgrid_lab.grading.load import Clock, Run, check_reference, load_run
 from smartgrid_lab.grading.physics import check_energy, check_loading, check_voltage, line_loading
@@ -36,6 +39,8 @@ class Grade:
     spec: Spec | None = None
     clock: Clock = dataclasses.field(default_factory=Clock)
     plots: dict = dataclasses.field(default_factory=dict)  # what the report draws
+    exercise: "Exercise | None" = None  # objective grading: the exercise ...
+    reached: list = dataclasses.field(default_factory=list)  # ... and each objective's KPI
 
     @property
     def exit_code(self) -> int:
@@ -43,7 +48,9 @@ class Grade:
 
     def summary(self) -> dict:
         return {"verdict": self.verdict, "score": self.score,
-                "problems": [str(p) for p in self.problems], "notes": self.notes}
+                "problems": [str(p) for p in self.problems], "notes": self.notes,
+                "objectives": {r.objective.id: {"value": r.kpi.value, "unit": r.kpi.unit,
+                                                "met": r.met} for r in self.reached}}
 
 
 def unusable(message: str) -> Grade:
@@ -99,7 +106,8 @@ def grade_runs(run: Run, ref: Run, spec: Spec) -> Grade:
     if spec.file is None:
         notes.append("no grading spec found: built-in defaults used")
     verdict = FAIL if problems else PASS
-    return Grade(verdict, score_of(shares, spec.weights, bool(problems)), problems, notes,
+    score = 0.0 if run.crashed else score_of(shares, spec.weights, bool(problems))
+    return Grade(verdict, score, problems, notes,
                  rows, shares, run, ref, spec, clock,
                  {"clean": clean, "loading": loading, "balances": balances})
 
