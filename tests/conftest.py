@@ -1,6 +1,7 @@
 """Shared fixtures: a free port, and one local run of the demo per session."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ def run_scenario(scenario: Path, *args: str, timeout: float = 600,
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
         env={"PYTHONPATH": ":".join(map(str, pythonpath)), "PATH": "/usr/bin:/bin"},
     )
+
+
+def student_simulator(folder: Path, exercise: str = "model", source: str = "starter") -> Path:
+    """A simulator folder as `make new-sim` makes it: the template's Dockerfile
+    and README, the exercise's starter (or solution) simulator.py."""
+    shutil.copytree(REPO / "templates" / "simulator", folder)
+    shutil.copy(REPO / "exercises" / exercise / source / "simulator.py", folder)
+    return folder
 
 
 def expected_entities() -> set[str]:

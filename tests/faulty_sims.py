@@ -11,8 +11,11 @@ tests/broken_sims/faulty), configured by the same variables.
 import os
 
 from mosaik_components.household.mosaik import Simulator as StockHouseholds
-from simulator import Simulator as StudentPV  # the student template, templates/simulator
 from mosaik_csv import CSV
+
+from smartgrid_lab.simulators import load_class
+
+StudentPV = load_class("exercises/model/starter/simulator.py:Simulator")  # what students start from
 
 FAIL_AT = 3 * 60 * 60  # simulated seconds: 03:00
 

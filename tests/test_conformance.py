@@ -1,6 +1,8 @@
-"""`make check-sim`: the template passes, and each typical mistake fails with its own line.
+"""`make check-sim`: every exercise's starter and solution pass, and each
+typical mistake fails with its own line.
 
-Images are built from templates/simulator and tests/broken_sims/ (FROM
+Images are built from the exercises' simulators (as `make new-sim` copies
+them) and tests/broken_sims/ (FROM
 smartgrid-lab/base, which `make test` builds), under tags unique to this test
 session, and removed afterwards, as is everything the checks start.
 """
@@ -12,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, student_simulator
 
 pytestmark = pytest.mark.docker
 
@@ -25,12 +27,13 @@ CASES = {  # a broken simulator (a class in broken.py), and the line that must n
     "WrongStepTime": "FAIL  step(0, {}, 86400) returned 0: the next time must be an int "
                      "greater than the current time 0",
     "CrashInGetData": "FAIL  get_data() at t=0 raised KeyError: 'PV_0' "
-                      f"at /lab/sim/broken.py:{CRASH_LINE} in get_data",
+                      f"at /lab/sim/broken.py:{CRASH_LINE}",
     "NeverListens": "FAIL  never listens on port 5555: not within 5 s "
                     "(the container is still running); its last log lines: (none)",
 }
 BUILDS = {  # image name -> docker build arguments
-    "template": [str(REPO / "templates" / "simulator")],
+    **{f"{exercise}-{source}": (exercise, source) for exercise in ("model", "voltage")
+       for source in ("starter", "solution")},
     "NeverListens": [str(BROKEN / "never_listens")],
     **{case: ["--build-arg", f"BROKEN={case}", str(BROKEN / "python")]
        for case in ("WrongAttr", "WrongStepTime", "CrashInGetData")},
@@ -42,10 +45,13 @@ def docker(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def images():
+def images(tmp_path_factory):
     """Each folder's image under a tag of this session (built in parallel: builds are slow)."""
     tags = {name: f"smartgrid-lab/check-test-{os.getpid()}-{name.lower()}" for name in BUILDS}
-    builds = {name: subprocess.Popen(["docker", "build", "-q", "-t", tags[name], *arguments],
+    folders = tmp_path_factory.mktemp("students")
+    builds = {name: subprocess.Popen(["docker", "build", "-q", "-t", tags[name], *(
+                  [str(student_simulator(folders / name, *arguments))]
+                  if isinstance(arguments, tuple) else arguments)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for name, arguments in BUILDS.items()}
     try:
@@ -69,13 +75,22 @@ def check(image: str, *options: str) -> subprocess.CompletedProcess:
     return done
 
 
-def test_the_template_passes_two_runs_in_fresh_containers(images):
-    done = check(images["template"])
+def test_the_model_starter_passes_two_runs_in_fresh_containers(images):
+    done = check(images["model-starter"])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FAIL" not in done.stdout
     assert "run 2 of 2:" in done.stdout
     assert done.stdout.count("ok    P < 0 at noon") == 2
     assert done.stdout.splitlines()[-1].startswith("PASS: ")
+
+
+@pytest.mark.parametrize("name", ["model-solution", "voltage-starter", "voltage-solution"])
+def test_every_starter_and_solution_keeps_its_exercises_contract(images, name):
+    exercise = name.split("-")[0]
+    done = check(images[name], "--exercise", exercise, "--runs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "FAIL" not in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("PASS: ") and f"exercise {exercise}" in done.stdout
 
 
 @pytest.mark.parametrize("case", CASES)

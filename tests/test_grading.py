@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from matplotlib import image
 
-from conftest import REPO, STEPS
+from conftest import REPO, STEPS, student_simulator
 from smartgrid_lab import grading
 from smartgrid_lab.results import read_series
 
@@ -362,7 +362,7 @@ def test_batch_runs_submitted_simulators_in_the_lab_and_grades_them(local_run, t
     in for PV and run in containers first: the template's run matches the
     stock PV, a simulator that names its output `p` cannot even be connected."""
     submissions = tmp_path / "class"
-    shutil.copytree(REPO / "templates" / "simulator", submissions / "alice")
+    student_simulator(submissions / "alice")
     broken = submissions / "bob"
     shutil.copytree(REPO / "tests" / "broken_sims" / "python", broken)
     dockerfile = broken / "Dockerfile"

@@ -44,7 +44,7 @@ def fault_env(call: str, at: int, how: str = "raise") -> dict[str, str]:
 def run_in_process(results, service, faulty_class, call, at):
     """The demo with one simulator swapped for a faulty one, as `make run-local` runs it."""
     env = {**os.environ, **fault_env(call, at), "PYTHONPATH": os.pathsep.join(
-        str(REPO / p) for p in ("src", "tests", "templates/simulator"))}
+        str(REPO / p) for p in ("src", "tests"))}
     done = subprocess.run(
         [sys.executable, str(DEMO), "--results", str(results), "--run-id", "faulty",
          "--serve", f"127.0.0.1:{free_port()}",
@@ -60,7 +60,6 @@ def run_in_containers(service, faulty_class, call, at, how="raise"):
     stack.project += "-faulty"
     folder = REPO / "services" / name
     shutil.copytree(REPO / "tests" / "broken_sims" / "faulty", folder)
-    shutil.copy(REPO / "templates" / "simulator" / "simulator.py", folder)
     shutil.copy(REPO / "tests" / "faulty_sims.py", folder)
     dockerfile = folder / "Dockerfile"
     text = dockerfile.read_text()

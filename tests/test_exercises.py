@@ -1,0 +1,201 @@
+"""The course's exercises: starters FAIL their objectives, solutions PASS them,
+the voltage loop really closes, and a class is graded in one batch.
+
+Runs go through `make run-local EX=... SWAP=...` / `make up EX=... SWAP=...`,
+the commands the exercise sheets give students.
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REPO, free_port, student_simulator
+from smartgrid_lab import exercises
+
+WITH_ROLE = [e for e in exercises.ids() if exercises.load(e).role]
+
+
+def make(*args, timeout=900) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def student_folder(exercise: str, source: str, name: str):
+    """services/<name>/ as `make new-sim` makes it, with the starter or the solution."""
+    folder = REPO / "services" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    done = make("new-sim", f"NAME={name}", f"EX={exercise}")
+    assert done.returncode == 0, done.stderr
+    shutil.copy(REPO / "exercises" / exercise / source / "simulator.py", folder / "simulator.py")
+    return folder
+
+
+def run_locally(exercise: str, folder, run_id: str):
+    done = make("run-local", f"EX={exercise}", f"SWAP={exercises.load(exercise).role.service}="
+                f"{folder.name}", f"RUN_ID={run_id}", f"LAB_WEB_PORT={free_port()}")
+    return done, REPO / "results" / f"{run_id}-local"
+
+
+def grading(*args) -> subprocess.CompletedProcess:
+    """`make grade`'s command, as a teacher's shell runs it."""
+    return subprocess.run([sys.executable, "-m", "smartgrid_lab.grading", *map(str, args)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+
+
+def grade(run_directory, *extra) -> tuple[subprocess.CompletedProcess, dict]:
+    summary = run_directory / "grade.json"
+    done = grading("grade", run_directory, *extra, "--json", summary)
+    return done, json.loads(summary.read_text())
+
+
+@pytest.fixture(scope="module")
+def graded_runs():
+    """Starter and solution of every exercise with a role, run in-process and graded."""
+    graded, made = {}, []
+    try:
+        for exercise in WITH_ROLE:
+            for source in ("starter", "solution"):
+                name = f"test-{exercise}-{source}"
+                folder = student_folder(exercise, source, name)
+                made.append(folder)
+                done, directory = run_locally(exercise, folder, name)
+                made.append(directory)
+                assert done.returncode == 0, done.stderr[-2000:]
+                graded[exercise, source] = (directory, *grade(directory))
+        yield graded
+    finally:
+        for path in made:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def test_make_exercises_lists_demo_model_and_voltage():
+    done = make("exercises")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert {"demo", "model", "voltage"} <= set(rows)
+    assert "controller=<folder>" in rows["voltage"] and "voltage_band" in rows["voltage"]
+    assert "pv=<folder>" in rows["model"]
+
+
+@pytest.mark.parametrize("exercise", WITH_ROLE)
+def test_every_exercise_is_complete(exercise):
+    folder = REPO / "exercises" / exercise
+    for part in ("starter/simulator.py", "solution/simulator.py", "README.fr.md", "README.en.md"):
+        assert (folder / part).is_file(), part
+    loaded = exercises.load(exercise)
+    assert loaded.scenario_file.is_file()
+    assert loaded.role.service in loaded.services()
+    assert loaded.objectives
+
+
+@pytest.mark.parametrize("exercise", WITH_ROLE)
+def test_the_starter_fails_the_objectives_and_the_solution_passes(graded_runs, exercise):
+    directory, done, summary = graded_runs[exercise, "starter"]
+    assert done.returncode == 1 and summary["verdict"] == "FAIL", done.stdout
+    assert json.loads((directory / "manifest.json").read_text())["exercise"] == exercise
+    assert not all(o["met"] for o in summary["objectives"].values())
+    directory, done, summary = graded_runs[exercise, "solution"]
+    assert done.returncode == 0 and summary["verdict"] == "PASS", done.stdout
+    assert summary["score"] == 100.0
+    assert all(o["met"] for o in summary["objectives"].values())
+    assert (directory / "grading" / "report.md").is_file() or "--no-report" in done.args
+    for objective in exercises.load(exercise).objectives:
+        assert f"{objective.id}: " in done.stdout  # a line per objective, with its value
+
+
+def test_the_voltage_starter_leaves_the_band_and_the_solution_keeps_it(graded_runs):
+    starter = graded_runs["voltage", "starter"][2]["objectives"]
+    solution = graded_runs["voltage", "solution"][2]["objectives"]
+    assert starter["voltage_band"]["value"] > 60  # minutes above 1.05 p.u. at midday
+    assert solution["voltage_band"]["value"] == 0
+    assert 0 < solution["curtailment"]["value"] <= 10
+
+
+def test_the_voltage_loop_closes_within_one_step(graded_runs):
+    """The set-point the controller computes at minute t is what the inverter
+    applies at t+1, and the node voltage moves in that very step."""
+    with h5py.File(graded_runs["voltage", "solution"][0] / "voltage.hdf5") as db:
+        series = db["Series"]
+        inverter = series["Inverters-0.Inverter_0"]
+        applied = inverter["P_limit_pct"][()]
+        with h5py.File(graded_runs["voltage", "starter"][0] / "voltage.hdf5") as free:
+            bus_ids = [g for g in series if "Vm" in series[g]]
+            vm_controlled = np.array([series[g]["Vm"][()] for g in bus_ids])
+            vm_free = np.array([free["Series"][g]["Vm"][()] for g in bus_ids])
+        inverters = [series[g] for g in series if g.startswith("Inverters-0.")]
+        binding = np.any([np.abs(i["P"][()]) < np.abs(i["P_avail"][()]) - 1 for i in inverters],
+                         axis=0)
+    assert applied[0] == 100.0  # the initial set-point: no limit at the first step
+    first = int(np.argmax(binding))
+    assert binding.any() and first > 0
+    # Up to the first binding limit, both runs are the same grid; in that step, lower.
+    assert np.allclose(vm_controlled[:, :first], vm_free[:, :first])
+    change = vm_controlled[:, first] - vm_free[:, first]  # V, at the first curtailed step
+    assert change.min() < -1e-3 and change.max() <= 1e-9
+
+
+def test_objective_grading_names_the_exercise_of_a_demo_run(local_run):
+    """The demo has no objectives: its runs are graded against a reference."""
+    done = grading("grade", local_run, "--no-report")
+    assert done.returncode == 2
+    assert "exercise 'demo' has no objectives" in done.stdout
+    assert "REF=" in done.stdout
+
+
+@pytest.mark.docker
+def test_voltage_in_containers_with_the_solution_as_a_students_image(graded_runs):
+    """`make up EX=voltage SWAP=controller=<folder>`: same verdict and KPIs as in-process."""
+    folder = student_folder("voltage", "solution", "test-voltage-docker")
+    project, run_id = f"sgl-test-ex-{free_port()}", f"test-voltage-docker-{free_port()}"
+    try:
+        done = make("up", "EX=voltage", f"SWAP=controller={folder.name}", f"RUN_ID={run_id}",
+                    f"COMPOSE_PROJECT={project}", f"LAB_WEB_PORT={free_port()}")
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        directory = REPO / "results" / run_id
+        record = json.loads((directory / "manifest.json").read_text())
+        assert record["mode"] == "containers" and record["exercise"] == "voltage"
+        assert record["simulators"]["Controller"]["image"] == f"smartgrid-lab/{folder.name}"
+        graded, summary = grade(directory, "--no-report")
+        assert graded.returncode == 0 and summary["verdict"] == "PASS", graded.stdout
+        local = graded_runs["voltage", "solution"][2]["objectives"]
+        for objective, reached in summary["objectives"].items():
+            assert reached["value"] == pytest.approx(local[objective]["value"], rel=1e-9)
+    finally:
+        make("down", f"COMPOSE_PROJECT={project}")
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(REPO / "results" / run_id, ignore_errors=True)
+        subprocess.run(["docker", "image", "rm", "-f", f"smartgrid-lab/{folder.name}"],
+                       capture_output=True)
+
+
+@pytest.mark.docker
+def test_grade_batch_over_a_class_of_three(tmp_path):
+    """Starter, solution and a broken copy: three rows, FAIL / PASS / FAIL-with-crash."""
+    submissions = tmp_path / "class"
+    for student, source in (("anna", "starter"), ("bruno", "solution"), ("chloe", "solution")):
+        student_simulator(submissions / student, "voltage", source)
+    broken = submissions / "chloe" / "simulator.py"
+    broken.write_text(broken.read_text().replace(
+        "        for eid, entity in self.entities.items():",
+        "        if time >= 12 * 3600:\n"
+        "            raise RuntimeError('my controller gave up')\n"
+        "        for eid, entity in self.entities.items():", 1))
+    done = make("grade-batch", f"DIR={submissions}", "EX=voltage", timeout=1800)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with open(submissions / "grades.csv") as table:
+        rows = {row["student"]: row for row in csv.DictReader(table)}
+    assert set(rows) == {"anna", "bruno", "chloe"}
+    assert rows["anna"]["verdict"] == "FAIL" and "voltage_band" in rows["anna"]["first_problem"]
+    assert rows["bruno"]["verdict"] == "PASS"
+    assert rows["chloe"]["verdict"] == "FAIL" and float(rows["chloe"]["score"]) == 0
+    assert rows["chloe"]["first_problem"].startswith(
+        "manifest.json: simulator Controller-0 crashed at 12:00 in step(): RuntimeError: "
+        "my controller gave up (simulator.py:"), rows["chloe"]["first_problem"]
