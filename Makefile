@@ -210,6 +210,21 @@ check-sim:  ## check a simulator against an exercise's contract: make check-sim 
 	$(PY) -m smartgrid_lab.conformance smartgrid-lab/$(SIM) --exercise $(SIM_EX)
 
 # --- Reproducing and grading runs (for teachers) ----------------------------
+# Where the exercises' solutions are: here, or wherever a teacher keeps them
+# out of the students' copy (each as <SOLUTIONS>/<id>/solution/simulator.py).
+SOLUTIONS ?= exercises
+
+.PHONY: student-copy
+student-copy: venv  ## the lab without the exercises' solutions, for students: make student-copy DEST=../lab
+	@test -n "$(DEST)" || { echo "usage: make student-copy DEST=<new folder>" >&2; exit 2; }
+	@$(PY) -m smartgrid_lab.student_copy $(DEST)
+
+.PHONY: run-solution
+run-solution: venv check-exercise  ## run an exercise with its reference solution, in-process: make run-solution EX=voltage [SOLUTIONS=path]
+	@test -f $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py || { echo "error: no solution of exercise $(SIM_EX) in $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py (a student copy has none; SOLUTIONS=<path> says where the teacher keeps them)." >&2; exit 2; }
+	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(SIM_EX) --run-id $(RUN_ID)-solution \
+	  --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT) \
+	  --swap $(SIM_SERVICE)=$(abspath $(SOLUTIONS))/$(SIM_EX)/solution/simulator.py:Simulator
 .PHONY: rerun
 rerun: venv  ## rerun a run from its manifest and say if it is identical: make rerun RUN=<id>
 	@test -n "$(RUN)" || { echo "usage: make rerun RUN=<run-id>" >&2; exit 2; }

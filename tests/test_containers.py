@@ -220,16 +220,17 @@ def test_make_down_leaves_nothing_behind(stack):
 
 
 @contextlib.contextmanager
-def slow_run(suffix: str):
+def slow_run(suffix: str, call_timeout: str = "10"):
     """`make up` of a day slowed to about 45 s, under its own project, handed
     over once the recorder has been writing for a while (10 s), and always
-    taken down again."""
+    taken down again. ``call_timeout=""`` keeps the user's default (120 s)."""
     stack = Stack()
     stack.project += f"-{suffix}"
     run_id = f"{stack.run_id}-{suffix}"
     command = ["make", "--no-print-directory", "up", f"COMPOSE_PROJECT={stack.project}",
                f"LAB_WEB_PORT={stack.port}", f"RUN_ID={run_id}",
-               "LAB_RT_FACTOR=0.0005", "LAB_CALL_TIMEOUT=10"]
+               "LAB_RT_FACTOR=0.0005", *([f"LAB_CALL_TIMEOUT={call_timeout}"] if call_timeout
+                                         else [])]
     up = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, stdin=subprocess.DEVNULL, start_new_session=True)
     directory = REPO / "results" / run_id
@@ -260,18 +261,20 @@ def assert_stopped_cleanly(stack: Stack, directory: Path, status: str) -> None:
 @pytest.mark.parametrize("service, sim_id", [("pv", "PV-0"), ("web", "Web-0")])
 def test_a_killed_simulator_container_stops_the_run_cleanly(service, sim_id):
     """`docker kill` of one simulator mid-run (the visualiser too: mosaik steps
-    it like any other): a bounded stop naming it, the HDF5 file closed with
-    every step before the fault, nothing left running."""
-    with slow_run(f"kill-{service}") as (stack, up, directory):
+    it like any other): a stop naming it within 15 s, with the default call
+    timeout of 120 s (the kernel notices the dead connection, not a timer),
+    the HDF5 file closed with every step before the fault, nothing left running."""
+    with slow_run(f"kill-{service}", call_timeout="") as (stack, up, directory):
         victim = stack.docker("ps", "-q", "--filter",
                               f"label=com.docker.compose.project={stack.project}",
                               "--filter", f"label=com.docker.compose.service={service}")
         stack.docker("kill", victim)
         killed = time.monotonic()
-        output, _ = up.communicate(timeout=120)
-        assert time.monotonic() - killed < 60, "the master did not notice in time"
+        error = next(line for line in up.stdout if line.startswith("error: run"))
+        noticed = time.monotonic() - killed
+        up.communicate(timeout=120)
+        assert noticed < 15, f"the master noticed only after {noticed:.0f} s"
         assert up.returncode != 0
-        error = next(line for line in output.splitlines() if line.startswith("error: run"))
         assert f"simulator '{sim_id}' at {service}:5555" in error, error
         assert "simulated time reached" in error, error
         assert_stopped_cleanly(stack, directory, "failed")

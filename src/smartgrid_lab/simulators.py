@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import os
 import re
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -28,6 +29,13 @@ from mosaik_api_v3.connection import Channel, RemoteException
 
 SIMULATOR_PORT = 5555
 """The port every simulator container listens on for the master."""
+
+PEER_GONE_SECONDS = 10
+"""How soon the master notices a simulator whose container vanished: a killed
+container (or a failed host) never closes its TCP connection, so the kernel
+must find out by itself (keepalive probes while idle, a bound on unanswered
+sends otherwise) instead of the call timeout, which a slow but living
+simulator may need to be long."""
 
 FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 FRAMEWORK = re.compile(r"/(mosaik|mosaik_api_v3|asyncio)/|/lib/python3\.\d+/(?!site-packages)")
@@ -200,7 +208,11 @@ class AnsweringInTime(TracksTime, RemoteProxy):
         except RemoteException as error:
             raise SimulatorFailed(sim_id, method, at, error.remote_type, error.remote_msg,
                                   "".join(error.further_args), self.address) from None
-        except TimeoutError:
+        except TimeoutError as error:
+            if error.errno:  # the kernel's ETIMEDOUT: the peer vanished (notice_vanishing)
+                what = (f"vanished (its connection went dead: no answer to the kernel's probes "
+                        f"for {PEER_GONE_SECONDS} s; its container was killed or its host is gone)")
+                raise SimulatorLost(sim_id, self.address, method, at, "lost", what) from None
             what = (f"did not answer within {self.timeout:.0f} s (its container died or it "
                     "hangs; a slow simulator needs a longer LAB_CALL_TIMEOUT)")
             raise SimulatorLost(sim_id, self.address, method, at, "timeout", what) from None
@@ -236,6 +248,7 @@ class RetryingConnect(ConnectStarter):
         while True:
             try:
                 reader, writer = await asyncio.open_connection(self.host, self.port)
+                notice_vanishing(writer.get_extra_info("socket"))
                 channel = Channel(reader, writer, name=sim_id)
                 return AnsweringInTime(channel, mosaik_remote, address, self.call_timeout)
             except OSError:  # refused, or the service name does not resolve yet
@@ -244,6 +257,16 @@ class RetryingConnect(ConnectStarter):
                     raise SimulatorNeverCameUp(sim_id, self.host, self.port, waited)
                 await asyncio.sleep(min(delay, self.timeout - waited))
                 delay = min(delay * 2, 2.0)
+
+
+def notice_vanishing(sock) -> None:
+    """Make the kernel give up on a vanished peer within PEER_GONE_SECONDS."""
+    idle, interval, probes = 2, 2, (PEER_GONE_SECONDS - 2) // 2
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, idle)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, probes)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, PEER_GONE_SECONDS * 1000)
 
 
 def in_process(sim_config: dict) -> dict:
