@@ -19,7 +19,7 @@ import pytest
 
 from browser import open_page
 from conftest import REPO, STEPS, expected_entities, free_port
-from smartgrid_lab import manifest, results
+from smartgrid_lab import manifest, numeric, results
 
 pytestmark = pytest.mark.docker
 
@@ -78,9 +78,31 @@ def test_every_entity_is_recorded_at_every_step(stack):
     assert results.physics_problems(stack.directory / "demo.hdf5", STEPS) == []
 
 
-def test_container_run_equals_local_run(stack, local_run):
+@pytest.fixture(scope="module")
+def user_local_run():
+    """`make run-local` as a user runs it: in the user's environment (whatever
+    it says of OPENBLAS_CORETYPE, threads, ...), not the tests' scrubbed one."""
+    run_id = f"test-{os.getpid()}-user"
+    directory = REPO / "results" / f"{run_id}-local"
+    try:
+        done = subprocess.run(
+            ["make", "--no-print-directory", "run-local", f"RUN_ID={run_id}",
+             f"LAB_WEB_PORT={free_port()}"],
+            cwd=REPO, env=os.environ, capture_output=True, text=True, timeout=1200,
+            stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_container_run_equals_local_run(stack, user_local_run):
+    container_record = json.loads((stack.directory / "manifest.json").read_text())
+    local_record = json.loads((user_local_run / "manifest.json").read_text())
+    assert container_record["hdf5"]["datasets"] == local_record["hdf5"]["datasets"], \
+        numeric.differences(local_record, container_record)
     with h5py.File(stack.directory / "demo.hdf5") as remote, \
-            h5py.File(local_run / "demo.hdf5") as local:
+            h5py.File(user_local_run / "demo.hdf5") as local:
         names = []
         remote.visit(names.append)
         assert sorted(names) == sorted(_names(local))
@@ -110,6 +132,20 @@ def test_manifest_names_the_images_and_the_containers(stack):
                            f"label=com.docker.compose.project={stack.project}",
                            "--filter", f"label=com.docker.compose.service={service}")
         assert described["image_id"] == stack.docker("inspect", "-f", "{{.Image}}", ran)
+
+
+def test_manifest_records_the_numeric_environment_of_master_and_containers(stack):
+    """The master and every simulator served by smartgrid_lab.serve ran with
+    the image's fixed values, no re-exec needed, the same BLAS kernels."""
+    record = json.loads((stack.directory / "manifest.json").read_text())
+    master = record["numeric"]
+    assert master["env"] == numeric.fixed_environment() and master["overridden"] == {}
+    for name in ["Grid", "Households", "PV", "Recorder"]:
+        (sim_id, report), = record["simulators"][name]["numeric"].items()
+        assert sim_id == f"{name}-0"
+        assert report["env"] == master["env"] and report["overridden"] == {}
+        assert report["blas"] == master["blas"], name
+        assert report["numpy_dispatch_enabled"] == []
 
 
 def test_results_belong_to_the_invoking_user(stack):

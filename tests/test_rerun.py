@@ -23,15 +23,22 @@ def test_rerun_of_a_local_run_is_identical(local_run, tmp_path):
     assert (tmp_path / "original-rerun-1" / "demo.hdf5").exists()
 
 
-def test_rerun_says_which_datasets_differ(local_run, tmp_path):
+def test_rerun_says_which_datasets_differ_and_how_the_numeric_environment_does(
+        local_run, tmp_path):
     run_dir = tmp_path / "tampered"
     shutil.copytree(local_run, run_dir)
     record = json.loads((run_dir / "manifest.json").read_text())
+    blas, env = record["numeric"]["blas"][0], record["numeric"]["env"]
+    kernel, coretype = blas["architecture"], env["OPENBLAS_CORETYPE"]
     record["hdf5"]["datasets"]["Series/PV-0.PV_3/P"]["sha256"] = "0" * 64
+    blas["architecture"] = env["OPENBLAS_CORETYPE"] = "Haswell"  # as if a user's kernel
     (run_dir / "manifest.json").write_text(json.dumps(record))
     done = rerun(run_dir)
     assert done.returncode == 1
     assert "DIFFERENT: 1 datasets differ from tampered, e.g. Series/PV-0.PV_3/P" in done.stdout
+    assert (f"The numeric environment differs: master: blas {blas['library']} architecture "
+            f"'Haswell' -> '{kernel}'; master: env OPENBLAS_CORETYPE 'Haswell' -> "
+            f"'{coretype}'") in done.stdout
 
 
 def test_a_failed_run_cannot_be_rerun(tmp_path):

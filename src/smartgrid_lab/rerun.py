@@ -5,6 +5,9 @@
 The manifest names the scenario, how each simulator ran (in-process class or
 container image) and a checksum of every HDF5 dataset. The rerun uses the same
 scenario the same way, as run ``<RUN>-rerun-<n>``, and compares checksums.
+When they differ, it names what differs in the numeric environment the two
+manifests record (variables, BLAS kernels and threads, numpy's dispatch), the
+usual cause when scenario, lock and data are the same.
 """
 
 import json
@@ -12,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from smartgrid_lab import manifest
+from smartgrid_lab import manifest, numeric
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,6 +72,9 @@ def main(argv: list[str]) -> int:
     if differing:
         print(f"DIFFERENT: {len(differing)} datasets differ from {directory.name}, "
               f"e.g. {', '.join(differing[:5])}")
+        causes = numeric.differences(record, again)
+        print("The numeric environment differs: " + "; ".join(causes) if causes else
+              "The numeric environment is the same in both manifests.")
         return 1
     print(f"IDENTICAL: all {len(record['hdf5']['datasets'])} datasets of {run_id} are "
           f"bit-identical to {directory.name}.")

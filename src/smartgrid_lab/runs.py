@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mosaik
 
-from smartgrid_lab import manifest, simulators
+from smartgrid_lab import manifest, numeric, simulators
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -116,14 +116,16 @@ def service_images() -> dict[str, tuple[str, str]]:
 
 
 def describe_simulators(sim_config: dict) -> dict:
-    """How each simulator was reached, with its image where the Makefile named it."""
+    """How each simulator was reached, with its image where the Makefile named it
+    and, once started, the numeric environment each container reported."""
     images = service_images()
     described = {}
     for name, starter in sim_config.items():
         if isinstance(starter, simulators.RetryingConnect):
             image, image_id = images.get(starter.host, (None, None))
             described[name] = {"connect": f"{starter.host}:{starter.port}",
-                               "service": starter.host, "image": image, "image_id": image_id}
+                               "service": starter.host, "image": image, "image_id": image_id,
+                               "numeric": starter.numeric}
         else:
             described[name] = {"python": starter.spec}
     return described
@@ -164,6 +166,7 @@ def reached_the_end(world, until: int) -> bool:
 def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
          params: dict, argv=None) -> int:
     """Run ``create_scenario`` until ``until`` (seconds); return the exit code."""
+    numeric.ensure()
     args = parse_args(argv)
     scenario = Path(scenario_file).stem
     try:
@@ -185,7 +188,8 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
           f"results in {shown(run.directory)}", flush=True)
     started = time.monotonic()
     outcome = run_world(sim_config, create_scenario, run, until, args.rt_factor)
-    record.update(outcome, finished_utc=datetime.now(UTC).isoformat(),
+    record.update(outcome, simulators=describe_simulators(sim_config),  # with their reports
+                  finished_utc=datetime.now(UTC).isoformat(),
                   wall_seconds=round(time.monotonic() - started, 3))
     exit_code = {"completed": 0, "failed": 1, "interrupted": 130}[outcome["status"]]
     if exit_code:
@@ -232,6 +236,7 @@ def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, u
         "data": {p.name: manifest.sha256_file(p) for p in sorted((REPO / "data").glob("*"))
                  if p.is_file() and p.name != "README.md"},
         "host": manifest.host_info(),
+        "numeric": numeric.report(),
         "started_utc": datetime.now(UTC).isoformat(),
     }
 

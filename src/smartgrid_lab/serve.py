@@ -13,13 +13,16 @@ that wait, ``--log-level`` sets the logging.
 mosaik-api 3.0 answers an exception in any call with the exception, except in
 ``init``: there it lets the process die, and the master only sees a closed
 connection. :func:`init_answering_errors` makes ``init`` answer like the rest,
-so a student's bug in ``init`` is reported with its message and line.
+so a student's bug in ``init`` is reported with its message and line, and
+adds the container's numeric environment to the answer for the manifest (the
+master takes it out again before mosaik sees the simulator's meta).
 """
 
 import sys
 
 import mosaik_api_v3
 
+from smartgrid_lab import numeric
 from smartgrid_lab.simulators import load_class
 
 
@@ -36,10 +39,11 @@ async def init_answering_errors(channel, simulator, *, api_compliant: bool) -> N
     except Exception as error:
         await request.set_exception(error)  # reads the traceback from sys.exc_info()
         raise
-    await request.set_result(answer)
+    await request.set_result({**answer, numeric.META_KEY: numeric.report()})
 
 
 def main(argv: list[str]) -> int:
+    numeric.ensure()
     if not argv or ":" not in argv[0]:
         print(__doc__, file=sys.stderr)
         return 2

@@ -27,6 +27,8 @@ from mosaik.proxies import LocalProxy, RemoteProxy
 from mosaik.starters import ConnectStarter, PythonStarter
 from mosaik_api_v3.connection import Channel, RemoteException
 
+from smartgrid_lab import numeric
+
 SIMULATOR_PORT = 5555
 """The port every simulator container listens on for the master."""
 
@@ -192,11 +194,15 @@ class AnsweringInTime(TracksTime, RemoteProxy):
     goes with it), so without a bound mosaik would wait for its answer forever.
     A simulator that raises answers with its exception (mosaik's
     ``RemoteException``), which becomes a :class:`SimulatorFailed`.
+    The lab's simulators add their numeric environment to their ``init``
+    answer; it goes into ``numeric_reports``, not to mosaik.
     """
 
-    def __init__(self, channel: Channel, mosaik_remote, address: str, timeout: float):
+    def __init__(self, channel: Channel, mosaik_remote, address: str, timeout: float,
+                 numeric_reports: dict):
         super().__init__(channel, mosaik_remote)
         self.address, self.timeout = address, timeout
+        self.numeric_reports = numeric_reports
 
     async def send(self, request):
         sim_id, method, at = self.note(request)
@@ -204,7 +210,7 @@ class AnsweringInTime(TracksTime, RemoteProxy):
         if self._channel._reader.at_eof():  # gone already: nobody would ever answer
             raise SimulatorLost(sim_id, self.address, method, at, "lost", closed)
         try:
-            return await asyncio.wait_for(super().send(request), self.timeout)
+            answer = await asyncio.wait_for(super().send(request), self.timeout)
         except RemoteException as error:
             raise SimulatorFailed(sim_id, method, at, error.remote_type, error.remote_msg,
                                   "".join(error.further_args), self.address) from None
@@ -218,6 +224,9 @@ class AnsweringInTime(TracksTime, RemoteProxy):
             raise SimulatorLost(sim_id, self.address, method, at, "timeout", what) from None
         except (ConnectionError, ConnectionClosedError):
             raise SimulatorLost(sim_id, self.address, method, at, "lost", closed) from None
+        if method == "init" and numeric.META_KEY in answer:
+            self.numeric_reports[sim_id] = answer.pop(numeric.META_KEY)
+        return answer
 
     async def stop(self):
         try:
@@ -233,13 +242,15 @@ class RetryingConnect(ConnectStarter):
     the connection (or its name does not resolve yet); neither consumes the
     simulator's single connection, so trying again with a bounded back-off is
     safe and removes the start-up race. Once connected, every call to the
-    simulator must be answered within ``call_timeout`` seconds.
+    simulator must be answered within ``call_timeout`` seconds. ``numeric``
+    collects each started simulator's numeric environment, by simulator id.
     """
 
     def __init__(self, host: str, port: int = SIMULATOR_PORT, timeout: float = 60.0,
                  call_timeout: float = 120.0):
         super().__init__(host, port)
         self.timeout, self.call_timeout = timeout, call_timeout
+        self.numeric = {}
 
     async def start(self, sim_id, mosaik_remote, mosaik_config):
         address = f"{self.host}:{self.port}"
@@ -250,7 +261,8 @@ class RetryingConnect(ConnectStarter):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
                 notice_vanishing(writer.get_extra_info("socket"))
                 channel = Channel(reader, writer, name=sim_id)
-                return AnsweringInTime(channel, mosaik_remote, address, self.call_timeout)
+                return AnsweringInTime(channel, mosaik_remote, address, self.call_timeout,
+                                       self.numeric)
             except OSError:  # refused, or the service name does not resolve yet
                 waited = time.monotonic() - started
                 if waited >= self.timeout:

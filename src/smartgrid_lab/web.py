@@ -31,6 +31,8 @@ from mosaik_components.web.mosaik import Simulator as MosaikWeb
 from mosaik_webvis_server import Server
 from websockets.exceptions import ConnectionClosed
 
+from smartgrid_lab import numeric
+
 DESCRIPTION = "Smart Grid Lab visualiser (mosaik-web with replay)"
 DEFAULT_SERVE_ADDR = "127.0.0.1:8000"
 # Upstream files, patched as they are served: {path: (old text, new text)}.
@@ -189,4 +191,5 @@ async def main():
 
 
 if __name__ == "__main__":
+    numeric.ensure()
     sys.exit(asyncio.run(main()))
