@@ -12,7 +12,7 @@ DEBIAN_SUITE ?= trixie
 IMAGE_PYTHON_VERSION ?= 3.13
 LAB_RT_FACTOR ?= 0
 LAB_WEB_BIND ?= 127.0.0.1
-LAB_WEB_PORT ?= 8000
+LAB_WEB_PORT ?=# empty: the first free port from 8000 (`make up` says which)
 # The exercise to run (`make exercises` lists them): its scenario and services.
 EX ?= demo
 EX_FILE = exercises/$(EX)/exercise.toml
@@ -31,7 +31,11 @@ SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
 
 # Docker Compose v2 plugin if present, else the v1 standalone tool.
 COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
-COMPOSE_PROJECT ?= smartgrid-lab
+# Each checkout of each user is its own lab (Compose project), so labs side by
+# side on one server never touch each other's containers and networks.
+LAB_OWNER := $(shell id -un | tr -cd 'a-z0-9_-')
+LAB_CHECKOUT := $(CURDIR)
+COMPOSE_PROJECT ?= sgl-$(LAB_OWNER)-$(shell printf '%s' "$(CURDIR)" | sha1sum | cut -c1-8)
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
 SIMULATORS := grid households pv inverters controller recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
@@ -40,7 +44,7 @@ upper = $(shell echo $(1) | tr a-z- A-Z_)
 swap-of = $(or $(lastword $(subst =, ,$(filter $(1)=%,$(SWAP)))),$(1))
 $(foreach s,$(SIMULATORS),$(eval export LAB_SERVICE_$(call upper,$(s)) := $(call swap-of,$(s))))
 SERVICE_FOLDERS := $(foreach s,$(SIMULATORS),$(call swap-of,$(s))) master
-export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT
+export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT LAB_OWNER LAB_CHECKOUT
 export LAB_EXERCISE := $(EX)
 export LAB_SCENARIO = $(EX_SCENARIO)
 
@@ -130,28 +134,47 @@ images: check-swap python-image wheelhouse  ## build the base image and every se
 image-ids = LAB_IMAGES="$(foreach s,$(EX_SERVICES),$(s)=smartgrid-lab/$(call swap-of,$(s))@$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(call swap-of,$(s))))"
 TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
 
+# Labs side by side choose their page port one at a time: from choosing a free
+# port until the web container holds it, no other lab on this host may choose.
+PORT_LOCK := /tmp/smartgrid-lab-ports.lock
+
 .PHONY: up
 up: venv images  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
 	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
 	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
 	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
-	@$(VENV)/bin/python -c 'import socket; socket.create_server(("$(LAB_WEB_BIND)", $(LAB_WEB_PORT)))' 2>/dev/null || { \
-	  echo "error: port $(LAB_WEB_PORT) on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or choose another port: make up LAB_WEB_PORT=8080." >&2; exit 2; }
 	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
-	@mkdir -p results/$(RUN_ID)
-	@$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID))
-	@echo "Starting the simulators of exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT)"
-	@$(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting" >&2 || true
-	@$(image-ids) LAB_RUN_ID=$(RUN_ID) $(COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
+	@touch $(PORT_LOCK) 2>/dev/null; chmod a+rw $(PORT_LOCK) 2>/dev/null; exec 9<$(PORT_LOCK); flock 9; \
+	port="$(LAB_WEB_PORT)"; \
+	if [ -z "$$port" ]; then port=$$($(VENV)/bin/python -m smartgrid_lab.listening --free-from 8000 $(LAB_WEB_BIND)) || { \
+	  echo "error: no free port from 8000 to 8099 on $(LAB_WEB_BIND) for the visualiser: choose one with make up LAB_WEB_PORT=<port>." >&2; exit 2; }; \
+	else $(VENV)/bin/python -c 'import socket; socket.create_server(("$(LAB_WEB_BIND)", '"$$port"'))' 2>/dev/null || { \
+	  echo "error: port $$port on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or leave LAB_WEB_PORT out to take the first free port." >&2; exit 2; }; fi; \
+	export LAB_WEB_PORT=$$port; \
+	mkdir -p results/$(RUN_ID); \
+	$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID);) \
+	echo "Lab $(COMPOSE_PROJECT): exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$$port"; \
+	$(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting" >&2; \
+	flock -u 9; \
+	$(image-ids) LAB_RUN_ID=$(RUN_ID) $(COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
 	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
 	if [ $$status -eq 0 ]; then \
 	  echo "Results: results/$(RUN_ID)/ ($(EX_SCENARIO).hdf5, manifest.json)"; \
-	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$(LAB_WEB_PORT) until 'make down'."; \
+	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$$port until 'make down'."; \
 	else $(COMPOSE) stop >/dev/null 2>&1; \
 	  echo "The run failed (exit $$status): see the error above; all lab containers are stopped," >&2; \
 	  echo "their logs stay available with 'make logs SERVICE=<name>' until 'make down'." >&2; fi; \
 	exit $$status
+
+.PHONY: ps
+ps:  ## the labs running on this host: project, owner, folder, run, page
+	@docker ps --filter label=smartgrid-lab.checkout --format \
+	  '{{.Label "com.docker.compose.project"}}\t{{.Label "smartgrid-lab.owner"}}\t{{.Label "smartgrid-lab.checkout"}}\t{{.Label "com.docker.compose.service"}}\t{{.Status}}\t{{.Ports}}' \
+	  | sort | awk -F'\t' 'BEGIN { print "project\towner\tfolder\tservices\tpage" } \
+	    { key = $$1 "\t" $$2 "\t" $$3; services[key] = services[key] (services[key] ? "," : "") $$4; \
+	      if ($$6 ~ /->8000/) { split($$6, p, "->"); page[key] = "http://" p[1] } } \
+	    END { for (k in services) print k "\t" services[k] "\t" page[k] }' | column -t -s "$$(printf '\t')"
 
 .PHONY: watch
 watch:  ## like `make up`, slowed down so a day takes about 3 minutes
@@ -168,7 +191,7 @@ logs:  ## show a service's log: make logs SERVICE=grid
 .PHONY: run-local
 run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=)
 	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(EX) --run-id $(RUN_ID)-local \
-	  --rt-factor $(LAB_RT_FACTOR) --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT) \
+	  --rt-factor $(LAB_RT_FACTOR) --serve $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),8000) \
 	  $(foreach swap,$(SWAP),--swap $(firstword $(subst =, ,$(swap)))=services/$(lastword $(subst =, ,$(swap)))/simulator.py:Simulator)
 
 # --- Data -------------------------------------------------------------------
@@ -223,7 +246,7 @@ student-copy: venv  ## the lab without the exercises' solutions, for students: m
 run-solution: venv check-exercise  ## run an exercise with its reference solution, in-process: make run-solution EX=voltage [SOLUTIONS=path]
 	@test -f $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py || { echo "error: no solution of exercise $(SIM_EX) in $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py (a student copy has none; SOLUTIONS=<path> says where the teacher keeps them)." >&2; exit 2; }
 	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(SIM_EX) --run-id $(RUN_ID)-solution \
-	  --serve $(LAB_WEB_BIND):$(LAB_WEB_PORT) \
+	  --serve $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),8000) \
 	  --swap $(SIM_SERVICE)=$(abspath $(SOLUTIONS))/$(SIM_EX)/solution/simulator.py:Simulator
 .PHONY: rerun
 rerun: venv  ## rerun a run from its manifest and say if it is identical: make rerun RUN=<id>

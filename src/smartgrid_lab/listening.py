@@ -6,6 +6,7 @@ the kernel's socket tables, which show the listening socket without touching
 it.
 
     python -m smartgrid_lab.listening PORT   # exit 0 if listening, else 1
+    python -m smartgrid_lab.listening --free-from 8000 127.0.0.1   # first free port
 """
 
 import socket
@@ -33,5 +34,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def first_free(start: int, host: str) -> int | None:
+    """The first port from ``start`` that can be bound on ``host`` (for the page)."""
+    for port in range(start, min(start + 100, 65536)):
+        try:
+            socket.create_server((host, port)).close()
+            return port
+        except OSError:
+            continue
+    return None
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--free-from":
+        found = first_free(int(sys.argv[2]), sys.argv[3])
+        print(found or "")
+        sys.exit(0 if found else 1)
     sys.exit(0 if is_listening(int(sys.argv[1])) else 1)

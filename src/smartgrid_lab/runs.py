@@ -183,6 +183,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
 
     record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
     record["exercise"] = args.exercise or scenario
+    record["page"] = os.environ.get("LAB_PAGE") if args.remote else f"http://{args.serve}"
     print(f"Run {run.run_id}: scenario {scenario}, simulators "
           f"{'in containers' if args.remote else 'in this process'}, "
           f"results in {shown(run.directory)}", flush=True)
