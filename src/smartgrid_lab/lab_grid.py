@@ -49,9 +49,10 @@ class LabGrid:
         """The visualiser's topology: nodes coloured by voltage, loads and generators.
 
         ``band`` (p.u.) is the voltage range the node colour scale spans;
-        entities of the ``hidden`` types stay off the page (a controller
-        connected to a cable would stop the visualiser drawing that cable
-        as a link). Returns the topology, for a scenario to add entities.
+        entities of the ``hidden`` types stay off the page (mosaik-web draws
+        a cable as a link between its two buses and fails on a cable that a
+        controller reads too). Returns the topology, for a scenario to add
+        entities to.
         """
         web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database",
                                          *hidden])
