@@ -6,6 +6,8 @@ the commands the exercise sheets give students.
 """
 
 import csv
+import fnmatch
+import importlib.util
 import json
 import os
 import shutil
@@ -140,6 +142,56 @@ def test_the_voltage_loop_closes_within_one_step(graded_runs):
     assert np.allclose(vm_controlled[:, :first], vm_free[:, :first])
     change = vm_controlled[:, first] - vm_free[:, first]  # V, at the first curtailed step
     assert change.min() < -1e-3 and change.max() <= 1e-9
+
+
+def test_the_microgrid_starter_imports_in_the_evening_and_the_solution_stores(graded_runs):
+    starter = graded_runs["microgrid", "starter"][2]["objectives"]
+    solution = graded_runs["microgrid", "solution"][2]["objectives"]
+    assert starter["self_sufficiency"]["value"] < 80 < 90 < solution["self_sufficiency"]["value"]
+    assert starter["evening_import"]["value"] > 5 > 3 >= solution["evening_import"]["value"]
+    assert starter["soc_low"]["value"] == starter["soc_high"]["value"] == 0.2  # idle
+    assert 0.1 <= solution["soc_low"]["value"] < 0.2 < 0.85 < solution["soc_high"]["value"] <= 0.9
+
+
+def test_the_microgrid_objectives_select_feeder_a_and_its_houses():
+    """The objectives name the feeder by globs: branch_1 and House_0 ... House_8
+    must be feeder a's first cable and exactly the houses on its nodes."""
+    with open(REPO / "data" / "households.data") as data:
+        lines = data.read().splitlines()
+    nodes = json.loads(lines[lines.index("# id_list") + 1])["lab_grid"]
+    on_feeder = [f"Households-0.House_{i}" for i, node in enumerate(nodes)
+                 if node.startswith("node_a")]
+    params = {o.id: o.params for o in exercises.load("microgrid").objectives}
+    glob = params["self_sufficiency"]["consumer_match"]
+    houses = [f"Households-0.House_{i}" for i in range(len(nodes))]
+    assert [h for h in houses if fnmatch.fnmatchcase(h, glob)] == on_feeder
+    assert len(on_feeder) == 9
+    grid = json.loads((REPO / "data" / "grid.json").read_text())
+    assert ["branch_1", "tr_sec", "node_a1"] == next(
+        b[:3] for b in grid["branch"] if fnmatch.fnmatchcase(
+            f"Grid-0.0-{b[0]}", params["evening_import"]["match"]))
+
+
+def test_the_microgrid_loop_closes_within_one_step_and_keeps_the_books(graded_runs):
+    """The battery applies at minute t the set-point the solution computed from
+    minute t-1, and its stored energy moves by what it exchanged, less losses."""
+    spec = importlib.util.spec_from_file_location(
+        "microgrid_solution", REPO / "exercises" / "microgrid" / "solution" / "simulator.py")
+    solution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solution)
+    with h5py.File(graded_runs["microgrid", "solution"][0] / "microgrid.hdf5") as db:
+        series = db["Series"]
+        battery = {attr: ds[()] for attr, ds in series["Battery-0.Battery_0"].items()}
+        p_feeder = series["Grid-0.0-branch_1"]["P_from"][()]
+    assert battery["P_set"][0] == 0.0  # the initial set-point: idle
+    expected = [solution.set_point(p_feeder[t], battery["P"][t], battery["SoC"][t])
+                for t in range(p_feeder.size - 1)]
+    np.testing.assert_allclose(battery["P_set"][1:], expected)
+    one_way = 0.9 ** 0.5
+    kwh = battery["P"][:-1] / 60e3
+    stored = np.where(kwh > 0, kwh * one_way, kwh / one_way)
+    np.testing.assert_allclose(np.diff(battery["E_kwh"]), stored, atol=1e-9)
+    assert np.abs(battery["P"]).max() <= 10_000
 
 
 def test_objective_grading_names_the_exercise_of_a_demo_run(local_run):

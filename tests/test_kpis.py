@@ -43,13 +43,15 @@ def full_run(steps):
         "Households-0.House_0": ("House", {"P_out": [1000.0] * steps}),
         "PV-0.PV_0": ("PV", {"P": [-500.0] * steps, "P_avail": [-600.0] * steps}),
         "Market-0.Price_0": ("Price", {"price": [0.3] * steps}),
-        "Battery-0.Battery_0": ("Battery", {"soc": ones}),
+        "Battery-0.Battery_0": ("Battery", {"SoC": ones, "E_kwh": ones, "P": ones}),
     }
 
 
 # Parameters each KPI needs beyond its defaults, to run on full_run.
-REQUIRED = {"max_loading_percent": {"rating_kva": 250}, "min_value": {"attr": "soc"},
-            "max_value": {"attr": "soc"}, "last_value": {"attr": "soc"}}
+REQUIRED = {"max_loading_percent": {"rating_kva": 250}, "min_value": {"attr": "SoC"},
+            "max_value": {"attr": "SoC"}, "last_value": {"attr": "SoC"},
+            "peak_kw_between": {"start_hour": 0, "end_hour": 24},
+            "storage_energy_created_kwh": {"efficiency": 0.9}}
 
 
 # --- Voltage ------------------------------------------------------------------
@@ -127,6 +129,20 @@ def test_peak_of_the_summed_power(exchange):
     assert houses.value == pytest.approx(2.0)  # 500 + 1500 W at step 0, 1000 + 1000 at step 2
     assert "step 0" in houses.note
     np.testing.assert_allclose(houses.curve, [2.0, 0.5, 2.0])
+
+
+def test_peak_within_hours_of_the_run(exchange):
+    evening = compute(exchange, "peak_kw_between", start_hour=1, end_hour=2)
+    assert evening.value == pytest.approx(0.0)  # hour 1 feeds in: it draws nothing
+    np.testing.assert_array_equal(evening.curve, [NAN, 0.0, NAN])
+    assert "between hours 1 and 2 at step 1" in evening.note
+    assert compute(exchange, "peak_kw_between", start_hour=1, end_hour=3).value == 3.0
+    assert compute(exchange, "peak_kw_between", start_hour=0, end_hour=2,
+                   sign="fed-in").value == 2.0
+    late = compute(exchange, "peak_kw_between", start_hour=5, end_hour=6)
+    assert math.isnan(late.value) and late.note == "no step between hours 5 and 6 has values"
+    with pytest.raises(ValueError, match=r"start_hour \(2\) must be at least 0 and below"):
+        compute(exchange, "peak_kw_between", start_hour=2, end_hour=2)
 
 
 def test_no_matching_entity_says_what_was_looked_for(exchange):
@@ -287,6 +303,32 @@ def test_types_are_inferred_from_ids_when_the_file_has_none(tmp_path):
     }
 
 
+def storage(tmp_path, p_w, e_kwh):
+    """A battery over hourly steps: its power and the energy it holds at each step."""
+    return write_run(tmp_path / "s.hdf5", {
+        "Battery-0.Battery_0": ("Battery", {"P": p_w, "E_kwh": e_kwh}),
+        "Grid-0.0-node_a1": bus("PQBus", [400.0] * len(p_w), p=[0.0] * len(p_w))},
+        step_seconds=3600)
+
+
+def test_storage_that_gives_back_less_than_it_took_creates_nothing(tmp_path):
+    # holds 1 kWh, takes in 2 kWh, gives out 2.5 kWh: 2.5 <= 0.9 * 2 + 1
+    run = storage(tmp_path, [2000, -1500, -1000], [1.0, 2.9, 1.3])
+    created = compute(run, "storage_energy_created_kwh", efficiency=0.9)
+    assert (created.value, created.unit) == (0.0, "kWh")
+    np.testing.assert_allclose(created.curve, [-2.8, -1.3, -0.3])
+    assert created.note == ("1 entities held 1.000 kWh at the start, took in 2.000 kWh, "
+                            "gave out 2.500 kWh")
+
+
+def test_storage_that_gives_back_more_than_it_could_creates_energy(tmp_path):
+    run = storage(tmp_path, [-1000, 1000, -1500], [0.5, 0.0, 0.9])
+    created = compute(run, "storage_energy_created_kwh", efficiency=0.81)
+    assert created.value == pytest.approx(2.5 - 0.81 - 0.5)
+    with pytest.raises(ValueError, match=r"efficiency must be in \(0, 1\], not 1.2"):
+        compute(run, "storage_energy_created_kwh", efficiency=1.2)
+
+
 # --- Errors and registry ------------------------------------------------------------
 
 def test_unknown_kpi_lists_the_known_ones(voltages):
@@ -315,7 +357,7 @@ def test_every_kpi_is_described_with_a_unit():
     assert {"voltage_violation_minutes", "max_voltage_pu", "min_voltage_pu", "energy_kwh",
             "peak_kw", "max_loading_percent", "curtailed_share_percent",
             "self_sufficiency_percent", "cost_eur", "min_value", "max_value",
-            "last_value"} <= set(KPIS)
+            "last_value", "peak_kw_between", "storage_energy_created_kwh"} <= set(KPIS)
     for kpi in KPIS.values():
         assert kpi.description.endswith(".") and kpi.unit, kpi.name
 

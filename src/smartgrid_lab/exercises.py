@@ -126,14 +126,15 @@ def load(exercise_id: str) -> Exercise:
 
 def table() -> str:
     """One line per exercise: id, TP, title, the student's role, objectives."""
-    lines = [f"{'id':<9} {'TP':<3} {'role (SWAP=...)':<22} {"objectives":<44} title"]
+    rows = [("id", "TP", "role (SWAP=...)", "objectives", "title")]
     for exercise in map(load, ids()):
         role = exercise.role
-        swap = f"{role.service}=<folder>" if role else "-"
-        objectives = ", ".join(o.id for o in exercise.objectives) or "replication (REF=)"
-        lines.append(f"{exercise.id:<9} {exercise.tp:<3} {swap:<22} {objectives:<44} "
-                     f"{exercise.title_en}")
-    return "\n".join(lines)
+        rows.append((exercise.id, str(exercise.tp), f"{role.service}=<folder>" if role else "-",
+                     ", ".join(o.id for o in exercise.objectives) or "replication (REF=)",
+                     exercise.title_en))
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    return "\n".join(" ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))
+                     + f" {row[4]}" for row in rows)
 
 
 def main(argv: list[str]) -> int:

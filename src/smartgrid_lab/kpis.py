@@ -238,6 +238,27 @@ def _value_extreme(run, attr, types, match, highest, what) -> KPIValue:
     return _extreme(run, names, matrix, valid, note, highest, "as recorded", what)
 
 
+def _peak(run, types, match, attr, sign, hours=None) -> KPIValue:
+    """Highest power of the selected entities, summed per step, in kW, over
+    the steps between ``hours`` (start included, end excluded; None: all)."""
+    _check("sign", sign, SIGNS)
+    power = _exchange(run, types, match, attr, "power")
+    valid, note = _valid_steps(run, power)
+    within = ""
+    if hours is not None:
+        since_start = np.arange(power.size) * run.step_seconds / 3600
+        valid &= (since_start >= hours[0]) & (since_start < hours[1])
+        within = f" between hours {hours[0]:g} and {hours[1]:g}"
+        if not valid.any():
+            raise NotComputable(f"{note}no step{within} has values")
+    signed = np.abs(power) if sign == "net" else _signed(power, sign)
+    curve = np.where(valid, signed / 1e3, np.nan)
+    step = int(np.nanargmax(curve))
+    return KPIValue(float(curve[step]), "kW", curve,
+                    f"{note}peak {sign} power of type {_types(types)}{within} "
+                    f"at {_when(run, step)}")
+
+
 def _types(types) -> str:
     return "any" if types is None else "/".join((types,) if isinstance(types, str) else types)
 
@@ -329,14 +350,23 @@ def peak_kw(run: RunData, *, types=("RefBus",), match=None, attr=POWER_ATTRS,
     consumed = highest draw, fed-in = highest feed-in (positive), net =
     highest absolute value. The curve is that power per step.
     """
-    _check("sign", sign, SIGNS)
-    power = _exchange(run, types, match, attr, "power")
-    valid, note = _valid_steps(run, power)
-    signed = np.abs(power) if sign == "net" else _signed(power, sign)
-    curve = np.where(valid, signed / 1e3, np.nan)
-    step = int(np.nanargmax(curve))
-    return KPIValue(float(curve[step]), "kW", curve,
-                    f"{note}peak {sign} power of type {_types(types)} at {_when(run, step)}")
+    return _peak(run, types, match, attr, sign)
+
+
+@kpi("kW")
+def peak_kw_between(run: RunData, *, start_hour, end_hour, types=("RefBus",), match=None,
+                    attr=POWER_ATTRS, sign="consumed") -> KPIValue:
+    """Highest power of the selected entities, summed per step, in kW, within hours of the run.
+
+    As ``peak_kw``, over the steps from ``start_hour`` (included) to
+    ``end_hour`` (excluded) after the run's start, e.g. 18 and 22 for the
+    evening peak of a run that starts at midnight. The curve is the power
+    per step in that window, NaN outside it.
+    """
+    if not 0 <= start_hour < end_hour:
+        raise ValueError(f"start_hour ({start_hour}) must be at least 0 and below "
+                         f"end_hour ({end_hour})")
+    return _peak(run, types, match, attr, sign, hours=(start_hour, end_hour))
 
 
 @kpi("%")
@@ -418,6 +448,33 @@ def self_sufficiency_percent(run: RunData, *, types=("RefBus",), match=None, att
     return KPIValue(float(curve[valid][-1]), "%", curve,
                     f"{note}{np.nanmax(total_consumed) * kwh:.3f} kWh consumed, "
                     f"{np.nanmax(total_imported) * kwh:.3f} kWh imported")
+
+
+@kpi("kWh")
+def storage_energy_created_kwh(run: RunData, *, efficiency, types=("Battery",),
+                               match=None) -> KPIValue:
+    """Energy the selected storage gave out beyond what it took in and held at the start.
+
+    Per step, in = the positive part of the storages' summed power ``P``
+    (charging), out = its negative part (discharging); held = their summed
+    ``E_kwh`` at the first step with values. Storage that creates no energy
+    keeps out <= efficiency * in + held at every step (``efficiency`` is the
+    round trip's); the value is how far the running totals ever exceed
+    that, 0 for sound storage. The curve is out - efficiency * in - held.
+    """
+    if not 0 < efficiency <= 1:
+        raise ValueError(f"efficiency must be in (0, 1], not {efficiency}")
+    power = _exchange(run, types, match, "P", "storage power")
+    names, stored = _matrix(run, types, "E_kwh", match, "stored energy")
+    valid, note = _valid_steps(run, power, stored)
+    kwh = power * run.step_seconds / J_PER_KWH
+    held = float(stored[:, np.flatnonzero(valid)[0]].sum())
+    curve = (_cumulative(np.maximum(-kwh, 0), valid)
+             - efficiency * _cumulative(np.maximum(kwh, 0), valid) - held)
+    return KPIValue(max(float(np.nanmax(curve)), 0.0), "kWh", curve,
+                    f"{note}{len(names)} entities held {held:.3f} kWh at the start, took in "
+                    f"{np.maximum(kwh, 0)[valid].sum():.3f} kWh, gave out "
+                    f"{np.maximum(-kwh, 0)[valid].sum():.3f} kWh")
 
 
 @kpi("EUR")

@@ -28,6 +28,7 @@ class LabGrid:
         self.nodes = [e for e in grid if e.type in ("RefBus", "PQBus")]
         self.branches = [e for e in grid if e.type in ("Transformer", "Branch")]
         self.buses = {bus.eid.split("-", 1)[1]: bus for bus in grid if bus.type == "PQBus"}
+        self.cables = {line.eid.split("-", 1)[1]: line for line in grid if line.type == "Branch"}
         house_nodes = world.get_data(self.houses, "node_id")
         self.house_node = {house: house_nodes[house]["node_id"] for house in self.houses}
         for house, node in self.house_node.items():
@@ -43,12 +44,18 @@ class LabGrid:
         connect_many_to_one(world, self.nodes, db, "P", "Q", "Vl", "Vm", "Va")
         connect_many_to_one(world, self.branches, db, "P_from", "Q_from", "P_to", "Q_to")
 
-    def show(self, world, web_sim, generators, generator_type: str, band=(0.97, 1.03)):
+    def show(self, world, web_sim, generators, generator_type: str, band=(0.97, 1.03),
+             hidden=()):
         """The visualiser's topology: nodes coloured by voltage, loads and generators.
 
-        ``band`` (p.u.) is the voltage range the node colour scale spans.
+        ``band`` (p.u.) is the voltage range the node colour scale spans;
+        entities of the ``hidden`` types stay off the page (mosaik-web draws
+        a cable as a link between its two buses and fails on a cable that a
+        controller reads too). Returns the topology, for a scenario to add
+        entities to.
         """
-        web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database"])
+        web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database",
+                                         *hidden])
         topology = web_sim.Topology()
         connect_many_to_one(world, self.nodes, topology, "P", "Vm")
         connect_many_to_one(world, self.houses, topology, "P_out")
@@ -64,3 +71,4 @@ class LabGrid:
             generator_type: {"cls": "gen", "attr": "P", "unit": "P [W]",
                              "default": 0, "min": -10_000, "max": 0},
         })
+        return topology
