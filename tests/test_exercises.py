@@ -203,21 +203,23 @@ def test_objective_grading_names_the_exercise_of_a_demo_run(local_run):
 
 
 @pytest.mark.docker
-def test_voltage_in_containers_with_the_solution_as_a_students_image(graded_runs):
-    """`make up EX=voltage SWAP=controller=<folder>`: same verdict and KPIs as in-process."""
-    folder = student_folder("voltage", "solution", "test-voltage-docker")
-    project, run_id = f"sgl-test-ex-{free_port()}", f"test-voltage-docker-{free_port()}"
+@pytest.mark.parametrize("exercise", WITH_ROLE)
+def test_in_containers_with_the_solution_as_a_students_image(graded_runs, exercise):
+    """`make up EX=<id> SWAP=<role>=<folder>`: same verdict and KPIs as in-process."""
+    role = exercises.load(exercise).role
+    folder = student_folder(exercise, "solution", f"test-{exercise}-docker")
+    project, run_id = f"sgl-test-ex-{free_port()}", f"test-{exercise}-docker-{free_port()}"
     try:
-        done = make("up", "EX=voltage", f"SWAP=controller={folder.name}", f"RUN_ID={run_id}",
-                    f"COMPOSE_PROJECT={project}", f"LAB_WEB_PORT={free_port()}")
+        done = make("up", f"EX={exercise}", f"SWAP={role.service}={folder.name}",
+                    f"RUN_ID={run_id}", f"COMPOSE_PROJECT={project}")
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         directory = REPO / "results" / run_id
         record = json.loads((directory / "manifest.json").read_text())
-        assert record["mode"] == "containers" and record["exercise"] == "voltage"
-        assert record["simulators"]["Controller"]["image"] == f"smartgrid-lab/{folder.name}"
+        assert record["mode"] == "containers" and record["exercise"] == exercise
+        assert record["simulators"][role.simulator]["image"] == f"smartgrid-lab/{folder.name}"
         graded, summary = grade(directory, "--no-report")
         assert graded.returncode == 0 and summary["verdict"] == "PASS", graded.stdout
-        local = graded_runs["voltage", "solution"][2]["objectives"]
+        local = graded_runs[exercise, "solution"][2]["objectives"]
         for objective, reached in summary["objectives"].items():
             assert reached["value"] == pytest.approx(local[objective]["value"], rel=1e-9)
     finally:

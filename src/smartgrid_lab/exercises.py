@@ -127,7 +127,7 @@ def load(exercise_id: str) -> Exercise:
 def table() -> str:
     """One line per exercise: id, TP, title, the student's role, objectives."""
     rows = [("id", "TP", "role (SWAP=...)", "objectives", "title")]
-    for exercise in map(load, ids()):
+    for exercise in sorted(map(load, ids()), key=lambda e: e.tp):
         role = exercise.role
         rows.append((exercise.id, str(exercise.tp), f"{role.service}=<folder>" if role else "-",
                      ", ".join(o.id for o in exercise.objectives) or "replication (REF=)",
