@@ -259,9 +259,9 @@ grade: venv  ## grade a run on its exercise's objectives: make grade RUN=<id> [R
 	$(PY) -m smartgrid_lab.grading grade $(RUN) $(REF) $(if $(SPEC),--spec $(SPEC))
 
 .PHONY: grade-batch
-grade-batch: venv  ## grade every folder in DIR into DIR/grades.csv: make grade-batch DIR=... EX=<id> (or REF=...)
+grade-batch: venv  ## grade every folder in DIR into DIR/grades.csv: make grade-batch DIR=... EX=<id> (or REF=...) [JOBS=2]
 	@test -n "$(DIR)" || { echo "usage: make grade-batch DIR=<folder> EX=<exercise> or DIR=<folder> REF=<id-or-path> [SPEC=file]" >&2; exit 2; }
-	$(PY) -m smartgrid_lab.grading batch $(DIR) $(if $(REF),--ref $(REF),--exercise $(EX)) $(if $(SPEC),--spec $(SPEC))
+	$(PY) -m smartgrid_lab.grading batch $(DIR) $(if $(REF),--ref $(REF),--exercise $(EX)) $(if $(SPEC),--spec $(SPEC)) --jobs $(or $(JOBS),1)
 
 # --- Tests and benchmarks ---------------------------------------------------
 .PHONY: test

@@ -242,7 +242,7 @@ def test_grade_batch_over_a_class_of_three(tmp_path):
         "        if time >= 12 * 3600:\n"
         "            raise RuntimeError('my controller gave up')\n"
         "        for eid, entity in self.entities.items():", 1))
-    done = make("grade-batch", f"DIR={submissions}", "EX=voltage", timeout=1800)
+    done = make("grade-batch", f"DIR={submissions}", "EX=voltage", "JOBS=2", timeout=1800)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     with open(submissions / "grades.csv") as table:
         rows = {row["student"]: row for row in csv.DictReader(table)}

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from smartgrid_lab import exercises, submissions
@@ -105,10 +106,14 @@ def run_batch(args) -> int:
     if not folders:
         print(f"ERROR: no submission folders in {args.submissions}")
         return 2
-    rows = []
-    for submission in folders:
-        rows.append(grade_submission(submission, args))
-        print(f"graded {submission.name}: {rows[-1]['verdict']}", file=sys.stderr, flush=True)
+    def graded(submission: Path) -> dict:
+        row = grade_submission(submission, args)
+        print(f"graded {submission.name}: {row['verdict']}", file=sys.stderr, flush=True)
+        return row
+
+    # Each submission runs under its own Compose project and port: JOBS of them at once.
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        rows = list(pool.map(graded, folders))
     out = args.out or args.submissions / "grades.csv"
     with open(out, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=COLUMNS)

@@ -93,6 +93,8 @@ def parse_args(argv):
     many.add_argument("--timeout", type=float, default=120,
                       help="seconds allowed per submission (default 120)")
     many.add_argument("--no-report", action="store_true", help="no report per submission")
+    many.add_argument("--jobs", type=int, default=1,
+                      help="submissions graded at once, each in its own lab (default 1)")
     for sub in (one, many):
         sub.add_argument("--spec", type=Path,
                          help="grading spec (default: scenarios/<scenario>.grading.toml)")
