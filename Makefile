@@ -33,7 +33,7 @@ SUDO := $(if $(filter 0,$(HOST_UID)),,sudo)
 COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 COMPOSE_PROJECT ?= smartgrid-lab
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
-SIMULATORS := grid households pv inverters controller recorder web
+SIMULATORS := grid households pv inverters controller price evs ems recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
 SWAP ?=
 upper = $(shell echo $(1) | tr a-z- A-Z_)
