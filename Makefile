@@ -37,7 +37,7 @@ LAB_OWNER := $(shell id -un | tr -cd 'a-z0-9_-')
 LAB_CHECKOUT := $(CURDIR)
 COMPOSE_PROJECT ?= sgl-$(LAB_OWNER)-$(shell printf '%s' "$(CURDIR)" | sha1sum | cut -c1-8)
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
-SIMULATORS := grid households pv inverters controller battery storage-controller recorder web
+SIMULATORS := grid households pv inverters controller price evs ems battery storage-controller recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
 SWAP ?=
 upper = $(shell echo $(1) | tr a-z- A-Z_)

@@ -78,13 +78,14 @@ def graded_runs():
             shutil.rmtree(path, ignore_errors=True)
 
 
-def test_make_exercises_lists_demo_model_and_voltage():
+def test_make_exercises_lists_demo_model_voltage_and_price():
     done = make("exercises")
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
-    assert {"demo", "model", "voltage"} <= set(rows)
+    assert {"demo", "model", "voltage", "price"} <= set(rows)
     assert "controller=<folder>" in rows["voltage"] and "voltage_band" in rows["voltage"]
     assert "pv=<folder>" in rows["model"]
+    assert "ems=<folder>" in rows["price"] and "charged, cost, peak" in rows["price"]
 
 
 @pytest.mark.parametrize("exercise", WITH_ROLE)

@@ -44,22 +44,24 @@ class LabGrid:
         connect_many_to_one(world, self.nodes, db, "P", "Q", "Vl", "Vm", "Va")
         connect_many_to_one(world, self.branches, db, "P_from", "Q_from", "P_to", "Q_to")
 
-    def show(self, world, web_sim, generators, generator_type: str, band=(0.97, 1.03),
-             hidden=()):
-        """The visualiser's topology: nodes coloured by voltage, loads and generators.
+    def show(self, world, web_sim, devices, device_type: str, band=(0.97, 1.03),
+             p_range=(-10_000, 0), hidden=()):
+        """The visualiser's topology: nodes coloured by voltage, houses and devices.
 
         ``band`` (p.u.) is the voltage range the node colour scale spans;
-        entities of the ``hidden`` types stay off the page (mosaik-web draws
-        a cable as a link between its two buses and fails on a cable that a
-        controller reads too). Returns the topology, for a scenario to add
-        entities to.
+        ``p_range`` (W) the devices' power scale: generators (PV) feed in,
+        negative; devices with a positive range (electric cars) are drawn as
+        loads. Entities of the ``hidden`` types stay off the page (mosaik-web
+        draws a cable as a link between its two buses and fails on a cable
+        that a controller reads too). Returns the topology, for a scenario to
+        add entities to.
         """
         web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database",
                                          *hidden])
         topology = web_sim.Topology()
         connect_many_to_one(world, self.nodes, topology, "P", "Vm")
         connect_many_to_one(world, self.houses, topology, "P_out")
-        connect_many_to_one(world, generators, topology, "P")
+        connect_many_to_one(world, devices, topology, "P")
         lv_volts = min(bus["Vl"] for bus in world.get_data(self.nodes, "Vl").values())
         web_sim.set_etypes({
             "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
@@ -68,7 +70,7 @@ class LabGrid:
                       "min": band[0] * lv_volts, "max": band[1] * lv_volts},
             "House": {"cls": "load", "attr": "P_out", "unit": "P [W]",
                       "default": 0, "min": 0, "max": 3000},
-            generator_type: {"cls": "gen", "attr": "P", "unit": "P [W]",
-                             "default": 0, "min": -10_000, "max": 0},
+            device_type: {"cls": "gen" if p_range[1] <= 0 else "load", "attr": "P",
+                          "unit": "P [W]", "default": 0, "min": p_range[0], "max": p_range[1]},
         })
         return topology
