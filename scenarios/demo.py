@@ -61,7 +61,7 @@ def create_scenario(world, run):
 
     # Web visualisation
     web_params = {} if run.remote else {"serve_addr": run.web_serve}
-    web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
+    web_sim = run.page = world.start("Web", start_date=START, step_size=STEP, **web_params)
     grid.show(world, web_sim, pvs, "PV")
 
 

@@ -46,7 +46,9 @@ class LabGrid:
     def show(self, world, web_sim, generators, generator_type: str, band=(0.97, 1.03)):
         """The visualiser's topology: nodes coloured by voltage, loads and generators.
 
-        ``band`` (p.u.) is the voltage range the node colour scale spans.
+        ``band`` (p.u.) is the voltage band: the node colours run from green
+        (1 p.u.) through yellow at the band's edges to red half a band
+        further out, and the page rings the nodes outside the band.
         """
         web_sim.set_config(ignore_types=["Topology", "ResidentialLoads", "Grid", "Database"])
         topology = web_sim.Topology()
@@ -54,11 +56,14 @@ class LabGrid:
         connect_many_to_one(world, self.houses, topology, "P_out")
         connect_many_to_one(world, generators, topology, "P")
         lv_volts = min(bus["Vl"] for bus in world.get_data(self.nodes, "Vl").values())
+        margin = (band[1] - band[0]) / 2
         web_sim.set_etypes({
             "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
-                       "default": 0, "min": 0, "max": 100_000},
+                       "default": 0, "min": 0, "max": 100_000,
+                       "rating": datagen.TRAFO_S_R_MVA * 1e6},
             "PQBus": {"cls": "pqbus", "attr": "Vm", "unit": "U [V]", "default": lv_volts,
-                      "min": band[0] * lv_volts, "max": band[1] * lv_volts},
+                      "min": (band[0] - margin) * lv_volts, "max": (band[1] + margin) * lv_volts,
+                      "nominal": lv_volts, "band": list(band)},
             "House": {"cls": "load", "attr": "P_out", "unit": "P [W]",
                       "default": 0, "min": 0, "max": 3000},
             generator_type: {"cls": "gen", "attr": "P", "unit": "P [W]",
