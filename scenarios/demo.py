@@ -60,7 +60,8 @@ def create_scenario(world, run):
     connect_many_to_one(world, pvs, db, "P")
 
     # Web visualisation
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
+    web_params = {} if run.remote else {"serve_addr": run.web_serve,
+                                        "results": str(run.directory.parent)}
     web_sim = run.page = world.start("Web", start_date=START, step_size=STEP, **web_params)
     grid.show(world, web_sim, pvs, "PV")
 

@@ -75,7 +75,8 @@ def create_scenario(world, run):
     connect_many_to_one(world, inverters, db, "P", "P_avail", "P_limit_pct")
 
     # Web visualisation: the page marks the 0.95-1.05 p.u. band
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
+    web_params = {} if run.remote else {"serve_addr": run.web_serve,
+                                        "results": str(run.directory.parent)}
     web_sim = run.page = world.start("Web", start_date=START, step_size=STEP, **web_params)
     grid.show(world, web_sim, inverters, "Inverter", band=(0.95, 1.05))
 

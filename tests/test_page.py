@@ -104,10 +104,10 @@ def test_voltage_exercise_live_and_after_the_run(tmp_path):
 
 
 @pytest.mark.browser
-def test_a_failed_run_shows_its_error(tmp_path, monkeypatch):
+def test_a_failed_run_shows_its_error_and_the_past_runs(tmp_path, monkeypatch, local_run):
     monkeypatch.setenv("LAB_FAULT_CALL", "step")
     monkeypatch.setenv("LAB_FAULT_AT", str(3 * 3600))
-    lab = PageOfARun("demo", tmp_path / "results",
+    lab = PageOfARun("demo", local_run.parent,  # beside a complete run of the demo
                      swap=["Households=faulty_sims:FaultyHouseholds"])
     try:
         with open_page(lab.url) as (page, problems):
@@ -117,6 +117,12 @@ def test_a_failed_run_shows_its_error(tmp_path, monkeypatch):
             text = error.text_content()
             assert text.startswith("The run failed at 0"), text
             assert "injected fault in step at 10800 s" in text
+            # the runs in the results folder: the complete one (this one has
+            # no manifest: runs.main writes it, and it is not running this)
+            page.locator("#lab-runs .run").first.wait_for()
+            runs_listed = page.locator("#lab-runs .run").all_text_contents()
+            assert len(runs_listed) == 1 and runs_listed[0].startswith(
+                "local · demo · local · completed · "), runs_listed
             page.screenshot(path=tmp_path / "failed.png")
             assert problems == []
     finally:
@@ -133,5 +139,5 @@ def test_without_a_terminal_a_run_prints_progress_and_warns_once(tmp_path):
     assert all("% of the run" in line and "simulated min per second" in line
                for line in progress)
     assert "Simulation too slow" not in done.stderr
-    assert done.stderr.count("cannot keep up with --rt-factor 0.0001") == 1, done.stderr
-    assert done.stderr.count("fell behind --rt-factor 0.0001 in ") == 1, done.stderr
+    assert done.stderr.count("cannot keep up with the real-time factor 0.0001 (") == 1, done.stderr
+    assert done.stderr.count("fell behind the real-time factor 0.0001 in ") == 1, done.stderr

@@ -331,9 +331,9 @@ def said_once_behind_real_time(rt_factor: float):
             return show(message, category, *args, **kwargs)
         behind.append(float(match["behind"]))
         if len(behind) == 1:
-            print(f"warning: the simulators cannot keep up with --rt-factor {rt_factor} "
-                  f"({1 / rt_factor / 60:.3g} simulated min per second): {behind[0]:.2f} s "
-                  "behind; the run goes on as fast as it can (said once)",
+            print(f"warning: the simulators cannot keep up with the real-time factor "
+                  f"{rt_factor} ({1 / rt_factor / 60:.3g} simulated min per second): "
+                  f"{behind[0]:.2f} s behind; the run goes on as fast as it can (said once)",
                   file=sys.stderr, flush=True)
 
     warnings.showwarning = show_once
@@ -342,7 +342,7 @@ def said_once_behind_real_time(rt_factor: float):
     finally:
         warnings.showwarning = show
         if len(behind) > 1:
-            print(f"warning: the run fell behind --rt-factor {rt_factor} in {len(behind)} "
+            print(f"warning: the run fell behind the real-time factor {rt_factor} in {len(behind)} "
                   f"simulator steps, by up to {max(behind):.2f} s", file=sys.stderr, flush=True)
 
 

@@ -46,6 +46,8 @@ from websockets.exceptions import ConnectionClosed
 DESCRIPTION = "Smart Grid Lab visualiser (mosaik-web with replay)"
 DEFAULT_SERVE_ADDR = "127.0.0.1:8000"
 PANEL = Path(__file__).with_name("page")  # the lab's panel, served under /lab/
+RESULTS = Path(__file__).resolve().parents[2] / "results"  # one folder per run
+PAST_RUNS = 30  # the newest runs the panel lists
 # Upstream files, patched as they are served: {path: [(old text, new text), ...]}.
 PATCHES = {
     "/media/mosaik.js": [
@@ -82,8 +84,9 @@ class ReplayServer(Server):
     """mosaik-web's server, plus a history every new websocket client gets,
     and the lab panel's own websocket and files."""
 
-    def __init__(self, server_addr):
+    def __init__(self, server_addr, results=RESULTS):
         super().__init__(server_addr, ssl_filepaths=None)
+        self.results = results  # listed at /lab/runs.json
         self.history = []  # every step's node_data, in order
         self.time = self.progress = None  # of the latest step
         self.steps = []  # every step's summary (see summarise), for the panel
@@ -160,6 +163,10 @@ class ReplayServer(Server):
     async def _intercept_http(self, connection, request):
         if request.path == "/lab-websocket":
             return None  # on to _handle_ws
+        if request.path == "/lab/runs.json":
+            response = connection.respond(HTTPStatus.OK, json.dumps(past_runs(self.results)))
+            response.headers["Content-Type"] = "application/json"
+            return response
         if request.path.startswith("/lab/"):
             return self._panel_file(connection, request.path.removeprefix("/lab/"))
         response = await super()._intercept_http(connection, request)
@@ -209,6 +216,22 @@ async def unless_closed(ws, awaitable) -> bool:
     return waited.done() and not waited.cancelled()
 
 
+def past_runs(results: Path) -> list[dict]:
+    """The newest runs in *results*, newest first, as their manifests tell
+    (a run still going has none yet; a manifest being written is skipped)."""
+    runs = []
+    for path in results.glob("*/manifest.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        runs.append({key: record.get(key) for key in (
+            "run_id", "exercise", "mode", "status", "error", "started_utc",
+            "wall_seconds", "simulated_seconds_reached")})
+    runs.sort(key=lambda run: run["started_utc"] or "", reverse=True)
+    return runs[:PAST_RUNS]
+
+
 def summarise(topology: dict, node_data: dict) -> dict:
     """One step for the panel, from the nodes' values by their type's ``cls``.
 
@@ -251,23 +274,25 @@ class Visualiser(MosaikWeb):
         # upstream mutates one module-level dict shared by all instances
         self.config = {**default_config, "etypes": {}}
 
-    async def serve(self):
-        """Start the web server on :attr:`server_addr` (set by ``-s``)."""
-        self.server = ReplayServer(self.server_addr)
+    async def serve(self, results=RESULTS):
+        """Start the web server on :attr:`server_addr` (set by ``-s``); the
+        panel lists the runs in *results*."""
+        self.server = ReplayServer(self.server_addr, Path(results))
         await self.server.start()
 
     def init(self, sid, time_resolution=1.0, *, start_date, step_size,
-             serve_addr=DEFAULT_SERVE_ADDR):
+             serve_addr=DEFAULT_SERVE_ADDR, results=RESULTS):
         """mosaik-web's ``init`` without SSL.  In-process, the web server
-        starts here, on *serve_addr* ("HOST:PORT"); the service (:func:`main`)
-        is already serving on ``-s`` and ignores *serve_addr*."""
+        starts here, on *serve_addr* ("HOST:PORT"), and lists the runs in
+        *results*; the service (:func:`main`) is already serving on ``-s``
+        and ignores both."""
         self.sid, self.step_size = sid, step_size
         self.time_resolution = float(time_resolution)
         dt = arrow.parser.DateTimeParser().parse(start_date, DATE_FORMAT)
         self.start_date = arrow.get(dt, tz.tzlocal()).isoformat()
         if self.server is None:
             self.server_addr = mosaik_api_v3._parse_addr(serve_addr)
-            yield self.serve()
+            yield self.serve(results)
         return self.meta
 
     def set_outcome(self, status, error=None, simulated_seconds_reached=None):

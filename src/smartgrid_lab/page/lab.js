@@ -16,6 +16,7 @@
     var legend = panel.append('svg').attr('id', 'lab-legend').attr('width', 430);
     var charts = [];
     var setup = null, steps = [], outcome = null;
+    var past = null;  // the list of runs in results/
     var pqbus = null;  // the node voltage type (nominal, band, min, max)
 
     var ws = new WebSocket('ws://' + location.host + '/lab-websocket');
@@ -45,6 +46,8 @@
         charts.push(Chart('Households and generators', 'kW',
                           [['load_kw', 'household load'], ['pv_kw', 'PV feed-in']],
                           {domain: [0, 1]}));
+        past = panel.append('div').attr('id', 'lab-runs');
+        list_past_runs();
         redraw();
     }
 
@@ -56,6 +59,26 @@
     function on_outcome(data) {
         outcome = data;
         redraw();
+        list_past_runs();  // this one may have its manifest now
+    }
+
+    // The runs in results/, newest first, from their manifests.
+    function list_past_runs() {
+        d3.json('/lab/runs.json').then(function (runs) {
+            past.selectAll('*').remove();
+            past.append('div').attr('class', 'title')
+                .text(runs.length ? 'Runs in results/ (repeat one: make rerun RUN=<id>)'
+                                  : 'No finished run in results/ yet');
+            past.selectAll('div.run').data(runs).join('div')
+                .attr('class', function (r) { return 'run ' + r.status; })
+                .attr('title', function (r) { return r.error || ''; })
+                .text(function (r) {
+                    return [r.run_id, r.exercise, r.mode, r.status,
+                            (r.started_utc || '').slice(0, 16).replace('T', ' ') + ' UTC',
+                            Math.round(r.wall_seconds) + ' s'].join(' · ') +
+                        (r.error ? ': ' + r.error : '');
+                });
+        });
     }
 
     function redraw() {
