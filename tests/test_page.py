@@ -94,6 +94,7 @@ def test_voltage_exercise_live_and_after_the_run(tmp_path):
             assert max(step["v_max"] for step in steps) > 1.05  # the starter's problem
             assert page.evaluate("window.lab.points()") == [[STEPS, STEPS], [STEPS],
                                                             [STEPS, STEPS]]
+            assert page.locator("#lab-run").text_content().startswith("100 % of the run")
             assert "completed in" in page.locator("#lab-run").text_content()
             assert clock(page) == "Sat 21 Jun 2025, 23:59"
             assert not page.locator("#lab-error").is_visible()

@@ -100,7 +100,8 @@
 
     function run_line(last) {
         if (!last) return 'no step yet';
-        var parts = [Math.floor(last.progress) + ' % of the run',
+        var done = outcome && outcome.status === 'completed';  // mosaik's last step says 99.9
+        var parts = [(done ? 100 : Math.floor(last.progress)) + ' % of the run',
                      steps.length + ' steps'];
         var speed = sim_minutes_per_second();
         if (speed !== null) parts.push(d3.format('.3~r')(speed) + ' simulated min per second');
