@@ -60,8 +60,7 @@ def create_scenario(world, run):
     connect_many_to_one(world, pvs, db, "P")
 
     # Web visualisation
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
-    web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
+    web_sim = run.start_page(world, start_date=START, step_size=STEP)
     grid.show(world, web_sim, pvs, "PV")
 
 

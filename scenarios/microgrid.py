@@ -81,8 +81,7 @@ def create_scenario(world, run):
     world.connect(battery, db, "P_set", "P", "SoC", "E_kwh")
 
     # Web visualisation
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
-    web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
+    web_sim = run.start_page(world, start_date=START, step_size=STEP)
     topology = grid.show(world, web_sim, inverters, "Inverter", hidden=["Controller"])
     world.connect(battery, topology, "P")
     web_sim.set_etypes({"Battery": {"cls": "gen", "attr": "P", "unit": "P [W]", "default": 0,

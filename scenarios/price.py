@@ -84,8 +84,7 @@ def create_scenario(world, run):
                         "energy_needed_kwh", "served_pct")
 
     # Web visualisation: the cars drawn as loads of up to 11 kW
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
-    web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
+    web_sim = run.start_page(world, start_date=START, step_size=STEP)
     grid.show(world, web_sim, evs, "EV", p_range=(0, EV_MAX_KW * 1000))
 
 

@@ -74,9 +74,8 @@ def create_scenario(world, run):
     grid.record(world, db)
     connect_many_to_one(world, inverters, db, "P", "P_avail", "P_limit_pct")
 
-    # Web visualisation: the colour scale spans the 0.95-1.05 p.u. band
-    web_params = {} if run.remote else {"serve_addr": run.web_serve}
-    web_sim = world.start("Web", start_date=START, step_size=STEP, **web_params)
+    # Web visualisation: the page marks the 0.95-1.05 p.u. band
+    web_sim = run.start_page(world, start_date=START, step_size=STEP)
     grid.show(world, web_sim, inverters, "Inverter", band=(0.95, 1.05))
 
 

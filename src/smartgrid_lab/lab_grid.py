@@ -48,8 +48,10 @@ class LabGrid:
              p_range=(-10_000, 0), hidden=()):
         """The visualiser's topology: nodes coloured by voltage, houses and devices.
 
-        ``band`` (p.u.) is the voltage range the node colour scale spans;
-        ``p_range`` (W) the devices' power scale: generators (PV) feed in,
+        ``band`` (p.u.) is the voltage band: the node colours run from green
+        (1 p.u.) through yellow at the band's edges to red half a band
+        further out, and the page rings the nodes outside the band.
+        ``p_range`` (W) is the devices' power scale: generators (PV) feed in,
         negative; devices with a positive range (electric cars) are drawn as
         loads. Entities of the ``hidden`` types stay off the page (mosaik-web
         draws a cable as a link between its two buses and fails on a cable
@@ -63,11 +65,14 @@ class LabGrid:
         connect_many_to_one(world, self.houses, topology, "P_out")
         connect_many_to_one(world, devices, topology, "P")
         lv_volts = min(bus["Vl"] for bus in world.get_data(self.nodes, "Vl").values())
+        margin = (band[1] - band[0]) / 2
         web_sim.set_etypes({
             "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
-                       "default": 0, "min": 0, "max": 100_000},
+                       "default": 0, "min": 0, "max": 100_000,
+                       "rating": datagen.TRAFO_S_R_MVA * 1e6},
             "PQBus": {"cls": "pqbus", "attr": "Vm", "unit": "U [V]", "default": lv_volts,
-                      "min": band[0] * lv_volts, "max": band[1] * lv_volts},
+                      "min": (band[0] - margin) * lv_volts, "max": (band[1] + margin) * lv_volts,
+                      "nominal": lv_volts, "band": list(band)},
             "House": {"cls": "load", "attr": "P_out", "unit": "P [W]",
                       "default": 0, "min": 0, "max": 3000},
             device_type: {"cls": "gen" if p_range[1] <= 0 else "load", "attr": "P",

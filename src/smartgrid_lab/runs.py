@@ -15,6 +15,8 @@ import signal
 import sys
 import threading
 import time
+import warnings
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +26,8 @@ from smartgrid_lab import manifest, numeric, simulators
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+PROGRESS_EVERY = 5  # wall seconds between progress lines without a terminal
+TOO_SLOW = re.compile(r"Simulation too slow for real-time factor \S+ - (?P<behind>[0-9.e-]+)s")
 
 
 class RunError(Exception):
@@ -40,6 +44,18 @@ class Run:
     remote: bool
     web_serve: str
     """Where an in-process visualiser serves its page (containers set their own)."""
+    page: object = None
+    """The visualiser (``world.start`` of smartgrid_lab.web), if the scenario
+    shows the run: the runner tells it how the run ended."""
+
+    def start_page(self, world, **params):
+        """Start the scenario's visualiser ("Web"): here, serving its page where
+        ``--serve`` says and listing the runs in ``results/``; in containers,
+        the web service does both."""
+        local = {} if self.remote else {"serve_addr": self.web_serve,
+                                        "results": str(self.directory.parent)}
+        self.page = world.start("Web", **params, **local)
+        return self.page
 
 
 def parse_args(argv):
@@ -243,30 +259,108 @@ def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, u
 
 
 def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor: float) -> dict:
-    """Build and run the world; return its status (and error) for the manifest."""
+    """Build and run the world; return its status (and error) for the manifest,
+    which the page learns too."""
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, `make down`: close cleanly
         signal.signal(signum, stop_on_signal)
-    world = None
+    world = outcome = None
     try:
         with mosaik.World(sim_config, skip_greetings=True) as world:
-            create_scenario(world, run)
-            world.run(until=until, rt_factor=rt_factor or None,
-                      print_progress=sys.stdout.isatty())
-            if not reached_the_end(world, until):
-                raise RunError(f"the run stopped before its end ({until} s) without an error "
-                               "from any simulator; see the log above")
-        return {"status": "completed", "simulated_seconds_reached": until}
-    except (Exception, KeyboardInterrupt) as error:  # every failure ends in one paragraph
-        if world:  # mosaik leaves its simulator runners pending: not news after this
-            world.loop.set_exception_handler(lambda loop, context: None)
-        interrupted = isinstance(error, KeyboardInterrupt) or STOP_REQUESTED.is_set()
-        outcome = {"status": "interrupted" if interrupted else "failed",
-                   "error": "interrupted" if interrupted else " ".join(str(error).split()),
-                   "error_type": type(error).__name__,
-                   "simulated_seconds_reached": simulated_time_reached(world)}
-        if isinstance(error, simulators.SimulatorError | simulators.SimulatorNeverCameUp):
-            outcome["failure"] = error.facts
+            try:
+                create_scenario(world, run)
+                with progress_lines(world, until), said_once_behind_real_time(rt_factor):
+                    world.run(until=until, rt_factor=rt_factor or None,
+                              print_progress=sys.stdout.isatty())
+                if STOP_REQUESTED.is_set():  # a Ctrl-C that mosaik swallowed
+                    raise KeyboardInterrupt
+                if not reached_the_end(world, until):
+                    raise RunError(f"the run stopped before its end ({until} s) without an "
+                                   "error from any simulator; see the log above")
+                outcome = {"status": "completed", "simulated_seconds_reached": until}
+            except (Exception, KeyboardInterrupt) as error:
+                outcome = failed(world, error)
+            show_outcome(run, outcome)
         return outcome
+    except (Exception, KeyboardInterrupt) as error:  # starting or shutting down the world
+        return outcome if outcome and outcome["status"] != "completed" else failed(world, error)
+
+
+def failed(world, error: BaseException) -> dict:
+    """The outcome of a run that ended in *error*: every failure in one paragraph."""
+    if world:  # mosaik leaves its simulator runners pending: not news after this
+        world.loop.set_exception_handler(lambda loop, context: None)
+    interrupted = isinstance(error, KeyboardInterrupt) or STOP_REQUESTED.is_set()
+    outcome = {"status": "interrupted" if interrupted else "failed",
+               "error": "interrupted" if interrupted else " ".join(str(error).split()),
+               "error_type": type(error).__name__,
+               "simulated_seconds_reached": simulated_time_reached(world)}
+    if isinstance(error, simulators.SimulatorError | simulators.SimulatorNeverCameUp):
+        outcome["failure"] = error.facts
+    return outcome
+
+
+def show_outcome(run: Run, outcome: dict) -> None:
+    """Tell the page how the run ended; a visualiser that cannot hear it
+    (it may be what failed) changes nothing else."""
+    if run.page is None:
+        return
+    try:
+        run.page.set_outcome(outcome["status"], outcome.get("error"),
+                             outcome["simulated_seconds_reached"])
+    except Exception:  # noqa: BLE001 - the outcome is in the manifest and the log anyway
+        pass
+
+
+@contextmanager
+def progress_lines(world, until: int):
+    """Without a terminal (`make up` under CI, a log file) mosaik draws no
+    progress bar: print a line every PROGRESS_EVERY seconds instead, from the
+    world's loop while it runs."""
+    if sys.stdout.isatty():
+        yield
+        return
+    started = time.monotonic()
+
+    def report():
+        reached = simulated_time_reached(world)
+        speed = reached / 60 / (time.monotonic() - started)
+        print(f"progress: simulated {simulators.clock(reached)}, {100 * reached / until:.0f} % "
+              f"of the run, {speed:.3g} simulated min per second", flush=True)
+        timer[0] = world.loop.call_later(PROGRESS_EVERY, report)
+
+    timer = [world.loop.call_later(PROGRESS_EVERY, report)]
+    try:
+        yield
+    finally:
+        timer[0].cancel()
+
+
+@contextmanager
+def said_once_behind_real_time(rt_factor: float):
+    """mosaik warns at every step that falls behind the real-time factor:
+    say it once, with the numbers, and sum it up at the end."""
+    behind = []  # seconds behind, one per warning
+    show = warnings.showwarning  # mosaik's, which logs through loguru
+
+    def show_once(message, category, *args, **kwargs):
+        match = TOO_SLOW.match(str(message))
+        if not match:
+            return show(message, category, *args, **kwargs)
+        behind.append(float(match["behind"]))
+        if len(behind) == 1:
+            print(f"warning: the simulators cannot keep up with the real-time factor "
+                  f"{rt_factor} ({1 / rt_factor / 60:.3g} simulated min per second): "
+                  f"{behind[0]:.2f} s behind; the run goes on as fast as it can (said once)",
+                  file=sys.stderr, flush=True)
+
+    warnings.showwarning = show_once
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
+        if len(behind) > 1:
+            print(f"warning: the run fell behind the real-time factor {rt_factor} in {len(behind)} "
+                  f"simulator steps, by up to {max(behind):.2f} s", file=sys.stderr, flush=True)
 
 
 def shown(path: Path) -> str:

@@ -13,6 +13,15 @@ nothing.  This thin layer over it
   and keeps serving it with the complete run after mosaik has disconnected,
   until SIGTERM/SIGINT; then it exits 0.
 
+It also adds the lab's panel beside the topology (``page/lab.js``, drawn with
+the d3 that mosaik-web already serves): the simulated clock, the run's
+progress and speed, a voltage colour scale in p.u. with the band, out-of-band
+nodes ringed, curves of the day and, if it failed, the run's error.  The
+panel has its own websocket (``/lab-websocket``): one summary per step,
+computed here from the values the topology receives, and the run's outcome,
+which the runner reports through the extra method ``set_outcome``.  And it
+lists the runs in ``results/`` from their manifests (``/lab/runs.json``).
+
 In-process use: sim_config ``{"python": "smartgrid_lab.web:Visualiser"}`` and
 ``world.start("WebVis", start_date=..., step_size=...,
 serve_addr="127.0.0.1:8000")``; there the page lives as long as the world.
@@ -20,33 +29,53 @@ serve_addr="127.0.0.1:8000")``; there the page lives as long as the world.
 
 import asyncio
 import json
+import mimetypes
 import signal
 import sys
+from http import HTTPStatus
+from pathlib import Path
+from time import monotonic
 
 import arrow
 import mosaik_api_v3
 from dateutil import tz
 from mosaik_components.web.mosaik import DATE_FORMAT, default_config
 from mosaik_components.web.mosaik import Simulator as MosaikWeb
-from mosaik_webvis_server import Server
+from mosaik_webvis_server import UPDATE_INTERVAL, Server
 from websockets.exceptions import ConnectionClosed
 
 from smartgrid_lab import numeric
 
 DESCRIPTION = "Smart Grid Lab visualiser (mosaik-web with replay)"
 DEFAULT_SERVE_ADDR = "127.0.0.1:8000"
-# Upstream files, patched as they are served: {path: (old text, new text)}.
+PANEL = Path(__file__).with_name("page")  # the lab's panel, served under /lab/
+RESULTS = Path(__file__).resolve().parents[2] / "results"  # one folder per run
+PAST_RUNS = 30  # the newest runs the panel lists
+# Upstream files, patched as they are served: {path: [(old text, new text), ...]}.
 PATCHES = {
-    # Upstream's timeline plots a ring buffer of timeline_hours worth of steps
-    # that starts out all null, and one null turns the whole SVG path into
-    # "M0,NaN…", which draws nothing: until the buffer is full (so in any run
-    # shorter than that) the timeline stays empty.
-    "/media/mosaik.js": ("d3.line()", "d3.line().defined(function(d) { return d !== null; })"),
-    # The lab runs offline: no web font from a CDN (a console error and a
-    # third-party request otherwise; the page falls back to sans-serif), and
-    # an empty icon instead of a 404 for /favicon.ico.
-    "/index.html": ('<link rel="stylesheet" href="//brick.a.ssl.fastly.net/Open+Sans:300,400">',
-                    '<link rel="icon" href="data:,">'),
+    "/media/mosaik.js": [
+        # Upstream's timeline plots a ring buffer of timeline_hours worth of
+        # steps that starts out all null, and one null turns the whole SVG
+        # path into "M0,NaN…", which draws nothing: until the buffer is full
+        # (so in any run shorter than that) the timeline stays empty.
+        ("d3.line()", "d3.line().defined(function(d) { return d !== null; })"),
+        # The topology gets the width lab.css leaves it beside the panel.
+        ("var width = window.innerWidth;",
+         "var width = document.getElementById('canvas').getBoundingClientRect().width;"),
+    ],
+    "/index.html": [
+        # The lab runs offline: no web font from a CDN (a console error and a
+        # third-party request otherwise; the page falls back to sans-serif),
+        # and an empty icon instead of a 404 for /favicon.ico.
+        ('<link rel="stylesheet" href="//brick.a.ssl.fastly.net/Open+Sans:300,400">',
+         '<link rel="icon" href="data:,">'),
+        ('<link rel="stylesheet" href="/media/main.css">',
+         '<link rel="stylesheet" href="/media/main.css">\n'
+         '<link rel="stylesheet" href="/lab/lab.css">'),
+        ('<script src="/media/mosaik.js" type="text/javascript"></script>',
+         '<script src="/media/mosaik.js" type="text/javascript"></script>\n'
+         '<script src="/lab/lab.js" type="text/javascript"></script>'),
+    ],
 }
 EXTRA_OPTS = [
     "-s HOST:PORT, --serve=HOST:PORT",
@@ -55,56 +84,112 @@ EXTRA_OPTS = [
 
 
 class ReplayServer(Server):
-    """mosaik-web's server, plus a history every new websocket client gets."""
+    """mosaik-web's server, plus a history every new websocket client gets,
+    and the lab panel's own websocket and files."""
 
-    def __init__(self, server_addr):
+    def __init__(self, server_addr, results=RESULTS):
         super().__init__(server_addr, ssl_filepaths=None)
+        self.results = results  # listed at /lab/runs.json
         self.history = []  # every step's node_data, in order
         self.time = self.progress = None  # of the latest step
+        self.steps = []  # every step's summary (see summarise), for the panel
+        self.outcome = None  # how the run ended, once known (see Visualiser.set_outcome)
+        self.changed = asyncio.Event()  # set (and replaced) when steps or outcome change
+        self.first_step_at = None  # monotonic clock
 
     def set_new_data(self, time, progress, node_data):
         super().set_new_data(time, progress, node_data)  # wakes the broadcaster
         self.history.append(node_data)
         self.time, self.progress = time, progress
+        if self.first_step_at is None:
+            self.first_step_at = monotonic()
+        self.steps.append({"time": time, "progress": progress,
+                           "wall": round(monotonic() - self.first_step_at, 3),
+                           **summarise(self.topology, node_data)})
+        self.notify()
+
+    def set_outcome(self, outcome: dict):
+        self.outcome = outcome
+        self.notify()
+
+    def notify(self):
+        """Wake every panel client waiting for news."""
+        self.changed.set()
+        self.changed = asyncio.Event()
 
     async def _handle_ws(self, ws):
-        # Each client has a cursor into the history: its first update_data is
-        # the replay of everything so far, later ones carry only what is new.
         try:
-            if await ws.recv() != "get_topology":
-                return
-            await self.topology_ready.wait()
-            await ws.send(json.dumps(["setup_topology", self.topology]))
-            sent = 0
-            while True:
-                if sent < len(self.history):
-                    update = {"time": self.time, "progress": self.progress,
-                              "node_data": self.history[sent:]}
-                    sent = len(self.history)
-                    await ws.send(json.dumps(["update_data", update]))
-                elif not await self._next_broadcast(ws):
-                    return
+            if ws.request.path == "/lab-websocket":
+                await self._serve_panel(ws)
+            elif await ws.recv() == "get_topology":
+                await self._serve_topology(ws)
         except (ConnectionClosed, ConnectionError):
             pass
 
-    async def _next_broadcast(self, ws):
-        """Wait for upstream's broadcaster to announce new data: True, or for
-        the client to go away: False."""
-        broadcast = asyncio.get_running_loop().create_future()
-        self.wait_for_update.append(broadcast)  # resolved by _broadcast_update
-        closed = asyncio.ensure_future(ws.wait_closed())
-        await asyncio.wait({broadcast, closed}, return_when=asyncio.FIRST_COMPLETED)
-        closed.cancel()
-        return broadcast.done()
+    async def _serve_topology(self, ws):
+        # Each client has a cursor into the history: its first update_data is
+        # the replay of everything so far, later ones carry only what is new.
+        await self.topology_ready.wait()
+        await ws.send(json.dumps(["setup_topology", self.topology]))
+        sent = 0
+        while True:
+            if sent < len(self.history):
+                update = {"time": self.time, "progress": self.progress,
+                          "node_data": self.history[sent:]}
+                sent = len(self.history)
+                await ws.send(json.dumps(["update_data", update]))
+            else:
+                broadcast = asyncio.get_running_loop().create_future()
+                self.wait_for_update.append(broadcast)  # resolved by _broadcast_update
+                if not await unless_closed(ws, broadcast):
+                    return
+
+    async def _serve_panel(self, ws):
+        """``setup`` (start date, step size, entity types), then ``steps``
+        (summaries: all so far, later the new ones, at most every
+        UPDATE_INTERVAL) and ``outcome`` once the runner reported it."""
+        await self.topology_ready.wait()
+        setup = {key: self.topology[key] for key in ("start_date", "update_interval", "etypes")}
+        await ws.send(json.dumps(["setup", setup]))
+        sent, outcome = 0, None
+        while True:
+            if sent < len(self.steps):
+                steps, sent = self.steps[sent:], len(self.steps)
+                await ws.send(json.dumps(["steps", steps]))
+                await asyncio.sleep(UPDATE_INTERVAL)  # batch the steps of fast runs
+            elif outcome != self.outcome:
+                outcome = self.outcome
+                await ws.send(json.dumps(["outcome", outcome]))
+            elif not await unless_closed(ws, self.changed.wait()):
+                return
 
     async def _intercept_http(self, connection, request):
+        if request.path == "/lab-websocket":
+            return None  # on to _handle_ws
+        if request.path == "/lab/runs.json":
+            response = connection.respond(HTTPStatus.OK, json.dumps(past_runs(self.results)))
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if request.path.startswith("/lab/"):
+            return self._panel_file(connection, request.path.removeprefix("/lab/"))
         response = await super()._intercept_http(connection, request)
         path = request.path + ("index.html" if request.path.endswith("/") else "")
         if path in PATCHES and response.status_code == 200:
-            old, new = PATCHES[path]
-            response.body = response.body.decode().replace(old, new).encode()
+            body = response.body.decode()
+            for old, new in PATCHES[path]:
+                body = body.replace(old, new)
+            response.body = body.encode()
             del response.headers["Content-Length"]
             response.headers["Content-Length"] = str(len(response.body))
+        return response
+
+    @staticmethod
+    def _panel_file(connection, name):
+        """A file of the panel's folder, by name only (no other path gets out)."""
+        if name not in {path.name for path in PANEL.iterdir()}:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Not found")
+        response = connection.respond(HTTPStatus.OK, (PANEL / name).read_text())
+        response.headers["Content-Type"] = f"{mimetypes.guess_type(name)[0]}; charset=utf-8"
         return response
 
     async def _broadcast_update(self):
@@ -121,6 +206,63 @@ class ReplayServer(Server):
         await self.server.wait_closed()
 
 
+async def unless_closed(ws, awaitable) -> bool:
+    """Wait for *awaitable* or for the client to go away: True if the former.
+    A future given is never cancelled (upstream resolves its futures blindly);
+    a coroutine's task is."""
+    waited = asyncio.ensure_future(awaitable)
+    closed = asyncio.ensure_future(ws.wait_closed())
+    await asyncio.wait({waited, closed}, return_when=asyncio.FIRST_COMPLETED)
+    closed.cancel()
+    if waited is not awaitable:
+        waited.cancel()  # no-op if done
+    return waited.done() and not waited.cancelled()
+
+
+def past_runs(results: Path) -> list[dict]:
+    """The newest runs in *results*, newest first, as their manifests tell
+    (a run still going has none yet; a manifest being written is skipped)."""
+    runs = []
+    for path in results.glob("*/manifest.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        runs.append({key: record.get(key) for key in (
+            "run_id", "exercise", "mode", "status", "error", "started_utc",
+            "wall_seconds", "simulated_seconds_reached")})
+    runs.sort(key=lambda run: run["started_utc"] or "", reverse=True)
+    return runs[:PAST_RUNS]
+
+
+def summarise(topology: dict, node_data: dict) -> dict:
+    """One step for the panel, from the nodes' values by their type's ``cls``.
+
+    ``pqbus`` types with a ``nominal`` voltage and a ``band`` (p.u.) give the
+    lowest and highest voltage (p.u.) and the nodes outside the band;
+    ``refbus`` the transformer's power, ``load`` the households' and ``gen``
+    the generators' feed-in (kW, from W; generation is negative in W, a
+    positive feed-in here).
+    """
+    volts, out_of_band, watts = [], [], {"refbus": 0.0, "load": 0.0, "gen": 0.0}
+    for node in topology["nodes"]:
+        etype = topology["etypes"].get(node["type"], {})
+        value = node_data[node["name"]]["value"]
+        if etype.get("cls") == "pqbus" and "nominal" in etype:
+            volts.append(value / etype["nominal"])
+            low, high = etype["band"]
+            if not low <= volts[-1] <= high:
+                out_of_band.append(node["name"])
+        elif etype.get("cls") in watts:
+            watts[etype["cls"]] += value
+    return {"v_min": round(min(volts), 5) if volts else None,
+            "v_max": round(max(volts), 5) if volts else None,
+            "out_of_band": out_of_band,
+            "trafo_kw": round(watts["refbus"] / 1e3, 3),
+            "load_kw": round(watts["load"] / 1e3, 3),
+            "pv_kw": round(-watts["gen"] / 1e3, 3)}
+
+
 class Visualiser(MosaikWeb):
     """mosaik-web's ``Topology`` simulator, serving a :class:`ReplayServer`."""
 
@@ -130,29 +272,42 @@ class Visualiser(MosaikWeb):
 
     def __init__(self):
         super().__init__()
+        self.meta = {**self.meta,
+                     "extra_methods": [*self.meta["extra_methods"], "set_outcome"]}
         # upstream mutates one module-level dict shared by all instances
         self.config = {**default_config, "etypes": {}}
 
-    async def serve(self):
-        """Start the web server on :attr:`server_addr` (set by ``-s``)."""
-        self.server = ReplayServer(self.server_addr)
+    async def serve(self, results=RESULTS):
+        """Start the web server on :attr:`server_addr` (set by ``-s``); the
+        panel lists the runs in *results*."""
+        self.server = ReplayServer(self.server_addr, Path(results))
         await self.server.start()
 
     def init(self, sid, time_resolution=1.0, *, start_date, step_size,
-             serve_addr=DEFAULT_SERVE_ADDR):
+             serve_addr=DEFAULT_SERVE_ADDR, results=RESULTS):
         """mosaik-web's ``init`` without SSL.  In-process, the web server
-        starts here, on *serve_addr* ("HOST:PORT"); the service (:func:`main`)
-        is already serving on ``-s`` and ignores *serve_addr*."""
+        starts here, on *serve_addr* ("HOST:PORT"), and lists the runs in
+        *results*; the service (:func:`main`) is already serving on ``-s``
+        and ignores both."""
         self.sid, self.step_size = sid, step_size
         self.time_resolution = float(time_resolution)
         dt = arrow.parser.DateTimeParser().parse(start_date, DATE_FORMAT)
         self.start_date = arrow.get(dt, tz.tzlocal()).isoformat()
         if self.server is None:
             self.server_addr = mosaik_api_v3._parse_addr(serve_addr)
-            yield self.serve()
+            yield self.serve(results)
         return self.meta
 
+    def set_outcome(self, status, error=None, simulated_seconds_reached=None):
+        """How the run ended, for the page: ``status`` is "completed",
+        "failed" or "interrupted"; ``error`` the runner's one-paragraph
+        message.  The runner calls it (smartgrid_lab.runs) before shutdown."""
+        self.server.set_outcome({"status": status, "error": error,
+                                 "simulated_seconds_reached": simulated_seconds_reached})
+
     def finalize(self):
+        if self.server is not None and self.server.outcome is None:
+            self.server.set_outcome({"status": "ended"})  # nobody said how
         if self.server is not None and not self.serve_after_run:
             self.server.stop()
 
