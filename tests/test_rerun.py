@@ -47,3 +47,23 @@ def test_a_failed_run_cannot_be_rerun(tmp_path):
     done = rerun(tmp_path / "failed")
     assert done.returncode == 2
     assert "did not complete" in done.stderr
+
+
+def test_a_rerun_repeats_the_runs_exercise_with_its_swapped_simulators(tmp_path):
+    """A container run of exercise voltage with a student's controller is rerun
+    as `make up EX=voltage SWAP=controller=<their image>`, not as the demo."""
+    from smartgrid_lab.rerun import rerun_command
+
+    record = {"mode": "containers", "exercise": "voltage",
+              "scenario": {"file": "scenarios/voltage.py", "name": "voltage", "rt_factor": 0},
+              "simulators": {"Grid": {"service": "grid", "image": "smartgrid-lab/grid"},
+                             "Controller": {"service": "controller",
+                                            "image": "smartgrid-lab/moncontroleur"}}}
+    command = rerun_command(record, tmp_path, "again")
+    assert command[:4] == ["make", "--no-print-directory", "up", "EX=voltage"]
+    assert "SWAP=controller=moncontroleur" in command
+    record["mode"] = "local"
+    record["simulators"] = {"Controller": {"python": "services/moncontroleur/simulator.py:Simulator"}}
+    command = rerun_command(record, tmp_path, "again")
+    assert command[command.index("--exercise") + 1] == "voltage"
+    assert "--swap=Controller=services/moncontroleur/simulator.py:Simulator" in command
