@@ -147,7 +147,7 @@ up: venv images  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swap
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
 	@touch $(PORT_LOCK) 2>/dev/null; chmod a+rw $(PORT_LOCK) 2>/dev/null; exec 9<$(PORT_LOCK); flock 9; \
 	port="$(LAB_WEB_PORT)"; \
-	if [ -z "$$port" ]; then port=$$($(VENV)/bin/python -m smartgrid_lab.listening --free-from 8000 $(LAB_WEB_BIND)) || { \
+	if [ -z "$$port" ]; then port=$$($(PY) -m smartgrid_lab.listening --free-from 8000 $(LAB_WEB_BIND)) || { \
 	  echo "error: no free port from 8000 to 8099 on $(LAB_WEB_BIND) for the visualiser: choose one with make up LAB_WEB_PORT=<port>." >&2; exit 2; }; \
 	else $(VENV)/bin/python -c 'import socket; socket.create_server(("$(LAB_WEB_BIND)", '"$$port"'))' 2>/dev/null || { \
 	  echo "error: port $$port on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or leave LAB_WEB_PORT out to take the first free port." >&2; exit 2; }; fi; \

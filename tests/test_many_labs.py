@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -23,8 +24,8 @@ def make(checkout, *args, timeout=1200):
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def project_containers(project: str) -> list[str]:
-    return subprocess.run(["docker", "ps", "-q", "--filter",
+def project_containers(project: str, *options: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-q", *options, "--filter",
                            f"label=com.docker.compose.project={project}"],
                           capture_output=True, text=True).stdout.split()
 
@@ -66,11 +67,15 @@ def test_two_checkouts_run_side_by_side(tmp_path):
         listed = make(checkouts[0], "ps").stdout
         assert project_a in listed and project_b in listed and str(checkouts[1]) in listed
 
-        # `make down` in one lab leaves the other one running
+        # `make down` in one lab leaves the other one as it was: its five
+        # simulators (exited after the run), its page still served
         assert make(checkouts[0], "down").returncode == 0
         time.sleep(1)
-        assert project_containers(project_a) == []
-        assert len(project_containers(project_b)) == 5
+        assert project_containers(project_a, "-a") == []
+        assert len(project_containers(project_b, "-a")) == 5
+        assert len(project_containers(project_b)) == 1  # the web container
+        with urllib.request.urlopen(page_b, timeout=10) as page:
+            assert page.status == 200
     finally:
         for checkout in checkouts:
             make(checkout, "down")

@@ -41,7 +41,7 @@ def test_a_student_copy_has_no_solutions_and_works(tmp_path):
                     f"COMPOSE_PROJECT={project}", f"LAB_WEB_PORT={port}")
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         done = make(lab, "grade", "RUN=tp3")
-        assert done.returncode == 1, done.stdout + done.stderr  # the starter: FAIL, graded
+        assert done.returncode != 0, done.stdout + done.stderr  # the starter: FAIL, graded
         assert "FAIL  voltage_band" in done.stdout
         assert (lab / "results" / "tp3" / "grading" / "report.md").is_file()
         done = make(lab, "run-solution", "EX=voltage")

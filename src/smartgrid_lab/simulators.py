@@ -210,7 +210,7 @@ class AnsweringInTime(TracksTime, RemoteProxy):
         if self._channel._reader.at_eof():  # gone already: nobody would ever answer
             raise SimulatorLost(sim_id, self.address, method, at, "lost", closed)
         try:
-            answer = await asyncio.wait_for(super().send(request), self.timeout)
+            answer = await self.answer_or_loss(super().send(request))
         except RemoteException as error:
             raise SimulatorFailed(sim_id, method, at, error.remote_type, error.remote_msg,
                                   "".join(error.further_args), self.address) from None
@@ -227,6 +227,23 @@ class AnsweringInTime(TracksTime, RemoteProxy):
         if method == "init" and numeric.META_KEY in answer:
             self.numeric_reports[sim_id] = answer.pop(numeric.META_KEY)
         return answer
+
+    async def answer_or_loss(self, sending):
+        """The simulator's answer; or why the connection died while waiting for it
+        (mosaik-api's reader task ends on a dead connection without failing the
+        calls it waits for); or a TimeoutError after the call timeout."""
+        answer = asyncio.ensure_future(sending)
+        receiver = self._channel._receiver_task
+        done, _ = await asyncio.wait({answer, receiver}, timeout=self.timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if answer in done:
+            return answer.result()
+        answer.cancel()
+        if receiver not in done:
+            raise TimeoutError
+        if not receiver.cancelled() and receiver.exception():
+            raise receiver.exception()
+        raise ConnectionError("the simulator closed the connection")
 
     async def stop(self):
         try:
