@@ -26,6 +26,12 @@ def run_scenario(scenario: Path, *args: str, timeout: float = 600,
     )
 
 
+def make_in(directory: Path, *args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """`make ARGS` in *directory*, as a user types it (no terminal, no input)."""
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=directory, text=True,
+                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
 def student_simulator(folder: Path, exercise: str = "model", source: str = "starter") -> Path:
     """A simulator folder as `make new-sim` makes it: the template's Dockerfile
     and README, the exercise's starter (or solution) simulator.py."""

@@ -7,6 +7,7 @@ the commands the exercise sheets give students.
 
 import csv
 import fnmatch
+import functools
 import importlib.util
 import json
 import os
@@ -18,15 +19,13 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, free_port, student_simulator
+from conftest import REPO, free_port, make_in, student_simulator
 from smartgrid_lab import exercises
 
 WITH_ROLE = [e for e in exercises.ids() if exercises.load(e).role]
 
 
-def make(*args, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+make = functools.partial(make_in, REPO, timeout=900)
 
 
 def student_folder(exercise: str, source: str, name: str):

@@ -14,14 +14,9 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, make_in as make
 
 pytestmark = pytest.mark.docker
-
-
-def make(checkout, *args, timeout=1200):
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=checkout, text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def project_containers(project: str, *options: str) -> list[str]:

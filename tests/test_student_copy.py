@@ -10,14 +10,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, free_port, make_in as make
 
 pytestmark = pytest.mark.docker
-
-
-def make(directory, *args, timeout=1200) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=directory, text=True,
-                          capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_a_student_copy_has_no_solutions_and_works(tmp_path):

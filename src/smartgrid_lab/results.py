@@ -50,7 +50,11 @@ def power_balance(series: dict) -> dict[str, np.ndarray]:
 
 def physics_problems(hdf5_file: Path, steps: int) -> list[str]:
     """Everything physically implausible in a run of ``steps`` steps."""
-    series = read_series(hdf5_file)
+    return problems_in(read_series(hdf5_file), steps)
+
+
+def problems_in(series: dict, steps: int) -> list[str]:
+    """:func:`physics_problems` of series already read (a grader has them)."""
     problems = []
     for entity, attrs in sorted(series.items()):
         for attr, values in sorted(attrs.items()):

@@ -3,7 +3,7 @@
 An exercise's ``exercise.toml`` declares objectives, each a KPI of the run
 (:mod:`smartgrid_lab.kpis`) with a threshold and a weight. The verdict is
 PASS when every objective is met and the physics checks every run gets
-(:func:`smartgrid_lab.results.physics_problems`) find nothing; the score is
+(:func:`smartgrid_lab.results.problems_in`) find nothing; the score is
 the weighted share of objectives met. A run a simulator ended early FAILs
 and scores 0, its crash the first problem.
 """
@@ -56,8 +56,7 @@ def grade_objectives(run: Run, exercise: Exercise) -> Grade:
                          f"{r.kpi.unit}, objective {r.objective.threshold}"
                          + (f" ({r.kpi.note})" if r.kpi.note else ""))
                  for r in reached if not r.met]
-    problems += [Problem("physics", p) for p in results.physics_problems(run.hdf5_file,
-                                                                          data.steps)]
+    problems += [Problem("physics", p) for p in results.problems_in(run.series, data.steps)]
     total = sum(r.objective.weight for r in reached)
     score = 0.0 if run.crashed else round(
         100 * sum(r.objective.weight for r in reached if r.met) / total, 1)
