@@ -48,12 +48,24 @@ export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT LAB_OWNER LAB_CHE
 export LAB_EXERCISE := $(EX)
 export LAB_SCENARIO = $(EX_SCENARIO)
 
-# Host Python for the venv: the first of these that runs and is 3.12+ (mosaik 3.7 needs it).
+# An unpacked `make bundle` (a BUNDLE file beside this one): everything comes
+# from the bundle, nothing from the network (images.tar, build/wheelhouse).
+BUNDLE := $(wildcard BUNDLE)
+# Host Python for the venv: the first of these that runs and is 3.12+ (mosaik 3.7
+# needs it); in a bundle, 3.12 or 3.13 (the Pythons its wheels are for).
 PYTHON_CANDIDATES := python3.13 python3.12 python3 $(wildcard /root/.pyenv/versions/3.13*/bin/python3 /root/.pyenv/versions/3.12*/bin/python3)
+PYTHON_UNFIT := $(if $(BUNDLE),sys.version_info[:2] not in ((3, 12), (3, 13)),sys.version_info < (3, 12))
 HOST_PYTHON ?= $(shell for p in $(PYTHON_CANDIDATES); do \
-  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+  $$p -c 'import sys; sys.exit($(PYTHON_UNFIT))' 2>/dev/null && { command -v $$p; break; }; done)
 VENV := .venv
 PY := PYTHONPATH=src $(VENV)/bin/python
+# A bundle on a PC without a fitting Python: host commands run the lab's image's.
+ifneq ($(BUNDLE),)
+ifeq ($(HOST_PYTHON),)
+PY := docker run --rm -i --network host -u $(shell id -u):$(shell id -g) -v "$(CURDIR):$(CURDIR)" \
+  -w "$(CURDIR)" -e PYTHONPATH=src smartgrid-lab/base python
+endif
+endif
 ARCH := $(shell uname -m)
 
 .PHONY: help
@@ -71,14 +83,17 @@ apt-install = missing=""; for command in $(1); do \
 host-deps:  ## install Debian packages the tests need (mmdebstrap, chromium)
 	@$(call apt-install,mmdebstrap chromium)
 
+# From PyPI: the lab's packages and the test tools; in a bundle: the lab's
+# packages from its wheelhouse.
+VENV_PACKAGES := $(if $(BUNDLE),--no-index --find-links build/wheelhouse -r requirements.lock,-r requirements-host.lock)
 $(VENV)/.installed: requirements.lock requirements-host.lock
 	@test -n "$(HOST_PYTHON)" || { echo "error: no Python 3.12+ found; install python3.13 or set HOST_PYTHON=/path/to/python3.13" >&2; exit 1; }
 	$(HOST_PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements-host.lock
+	$(VENV)/bin/pip install -q $(VENV_PACKAGES)
 	touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed  ## host venv with the locked packages and test tools
+venv: $(if $(BUNDLE),$(if $(HOST_PYTHON),$(VENV)/.installed),$(VENV)/.installed)  ## host venv with the locked packages and test tools
 
 # --- Images -----------------------------------------------------------------
 build/wheelhouse/.complete: requirements.lock $(VENV)/.installed
@@ -123,11 +138,41 @@ check-swap: check-exercise
 	    exit 2; }; done
 
 .PHONY: images
+ifeq ($(BUNDLE),)
 images: check-swap python-image wheelhouse  ## build the base image and every service image
 	@echo "Building smartgrid-lab/base from $(PYTHON_IMAGE) ..."
 	docker build -q -t smartgrid-lab/base --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
 	  -f services/base/Dockerfile .
 	$(COMPOSE) build -q
+else
+# In a bundle the lab's images come loaded (make load); only folders the
+# bundle has no image of (a student's simulator) are built, on its base.
+images: check-swap
+	@docker image inspect smartgrid-lab/base >/dev/null 2>&1 || { \
+	  echo "error: the lab's images are not loaded: run 'make load' first (or: docker load -i images.tar)." >&2; exit 2; }
+	@for folder in $(SERVICE_FOLDERS); do grep -q "\"smartgrid-lab/$$folder:" BUNDLE || \
+	  docker build -q -t smartgrid-lab/$$folder services/$$folder >/dev/null || exit 1; done
+endif
+
+.PHONY: load
+load:  ## in an unpacked bundle: load the lab's images (no network needed)
+	@test -n "$(BUNDLE)" || { echo "error: make load loads an unpacked bundle's images.tar; this folder is not one (make bundle makes one)." >&2; exit 2; }
+	docker load -i images.tar
+
+# Every service folder's image, not only those compose.yaml runs by default.
+ALL_FOLDERS = $(filter-out base,$(patsubst services/%/Dockerfile,%,$(wildcard services/*/Dockerfile)))
+
+# Wheels for a host venv on Python 3.12 in a lab room (3.13's are the images').
+build/wheelhouse-py312/.complete: requirements.lock $(VENV)/.installed
+	rm -rf $(@D)
+	$(VENV)/bin/pip download -q --only-binary=:all: --dest $(@D) --python-version 3.12 \
+	  --implementation cp --abi cp312 $(MANYLINUX_PLATFORMS) -r requirements.lock
+	touch $@
+
+.PHONY: bundle
+bundle: images build/wheelhouse-py312/.complete  ## one file for an offline lab room: build/smartgrid-lab-<version>.tar.gz [STUDENT=1: no solutions]
+	@for folder in $(ALL_FOLDERS); do docker build -q -t smartgrid-lab/$$folder services/$$folder >/dev/null || exit 1; done
+	$(PY) -m smartgrid_lab.bundle build $(if $(STUDENT),--student)
 
 # --- Running ----------------------------------------------------------------
 # For the manifest: which image, by name and id, each simulator service ran.

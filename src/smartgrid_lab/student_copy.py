@@ -19,18 +19,18 @@ REPO = Path(__file__).resolve().parents[2]
 SOLUTION = re.compile(r"^exercises/[^/]+/solution/")
 
 
-def files() -> list[str]:
-    """The lab's files as git sees them, solutions left out."""
+def lab_files() -> list[str]:
+    """The lab's files as git sees them: tracked, or new and not ignored."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
-    return sorted({f for f in listed if f and not SOLUTION.match(f) and (REPO / f).is_file()})
+    return sorted({f for f in listed if f and (REPO / f).is_file()})
 
 
 def copy(destination: Path) -> int:
     if destination.exists() and any(destination.iterdir()):
         raise SystemExit(f"error: {destination} exists and is not empty; choose another DEST.")
-    chosen = files()
+    chosen = [name for name in lab_files() if not SOLUTION.match(name)]
     for name in chosen:
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
