@@ -311,11 +311,11 @@ grade-batch: venv  ## grade every folder in DIR into DIR/grades.csv: make grade-
 # --- Tests and benchmarks ---------------------------------------------------
 .PHONY: test
 test: host-deps venv images  ## run every test: unit, local runs, containers, browser
-	$(PY) -m pytest -ra
+	$(PY) -m pytest -ra --durations=30
 
 .PHONY: bench
-bench: venv  ## print speed and memory figures of a local run
-	$(PY) bench/run_local.py
+bench: venv  ## print speed and memory figures: in-process, containers, engines, grading (about 15 min)
+	$(PY) bench/lab.py
 
 .PHONY: soak
 soak: venv  ## run the stack RUNS times back to back and report hangs and leaks (RUNS=20)
