@@ -14,7 +14,8 @@ from mosaik_components.mosaik_pypower.mosaik import PyPower
 
 from conftest import DEMO, REPO, STEPS, free_port, run_scenario
 from smartgrid_lab import results
-from smartgrid_lab.pandapower_grid import OUTPUTS, PandapowerGrid
+from smartgrid_lab.grid_engine import OUTPUTS
+from smartgrid_lab.pandapower_grid import PandapowerGrid
 
 GRIDFILE = str(REPO / "data" / "grid.json")
 SWAP = "Grid=smartgrid_lab.pandapower_grid:PandapowerGrid"
