@@ -19,7 +19,7 @@ the off-nominal ratio ``k`` = 1/t of the tap turn (PYPOWER's ``TAP``).
 import numpy as np
 from power_grid_model import (CalculationMethod, ComponentType, DatasetType, LoadGenType,
                               PowerGridModel, initialize_array)
-from power_grid_model.errors import PowerGridError
+from power_grid_model.errors import IterationDiverge, SparseMatrixError
 
 from smartgrid_lab.grid_engine import Case, Flows, GridEngine, NotConverged
 
@@ -65,7 +65,7 @@ class PgmGrid(GridEngine):
             result = grid.calculate_power_flow(
                 error_tolerance=TOLERANCE, calculation_method=CalculationMethod.newton_raphson,
                 output_component_types={NODE, LINE, BRANCH, SOURCE})
-        except PowerGridError:
+        except (IterationDiverge, SparseMatrixError):  # no solution, or a singular matrix
             raise NotConverged from None
 
         def flow(attr):
