@@ -219,7 +219,7 @@ class GridEngine(mosaik_api_v3.Simulator):
                 branch = case.branches[i]
                 vm_from, vm_to = flows.vm[branch["from"]], flows.vm[branch["to"]]
                 side, vm = ("from", vm_from) if vm_from >= vm_to else ("to", vm_to)
-                volts = math.sqrt(3) * vm * case.volts[branch["from"]]
+                volts = math.sqrt(3) * float(vm * case.volts[branch["from"]])
                 found[eid] |= {"I_real": found[eid][f"P_{side}"] / volts,
                                "I_imag": found[eid][f"Q_{side}"] / volts}
         return found
