@@ -200,11 +200,12 @@ $(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting"
 endef
 define start-swarm
 { $(image-ids) LAB_RUN_ID=$(RUN_ID) $(swarm-files) $(EX_SERVICES) && \
-	  docker stack deploy --resolve-image never -c $(SWARM_DIR)/stack.yaml $(COMPOSE_PROJECT) >/dev/null; } || exit 2; \
+	  docker stack deploy --detach=true --resolve-image never -c $(SWARM_DIR)/stack.yaml $(COMPOSE_PROJECT) >/dev/null; } || exit 2; \
 	$(if $(filter web,$(EX_SERVICES)),$(SWARM_LOCAL) up -d --no-build web 2>&1 | grep -v "^Creating\|^Starting\|$(SWARM_MODE_WARNING)" >&2;) \
 	flock -u 9; \
 	nodes=$$($(PY) -m smartgrid_lab.swarm wait $(COMPOSE_PROJECT) $(EX_SERVICES)) || { \
-	  $(MAKE) --no-print-directory down >/dev/null 2>&1; echo "Nothing of the lab is left running." >&2; exit 2; }; \
+	  $(MAKE) --no-print-directory down >/dev/null 2>&1; rmdir results/$(RUN_ID); \
+	  echo "Nothing of the lab is left running." >&2; exit 2; }; \
 	echo "Simulators on the swarm: $$nodes";
 endef
 # What Compose says on an engine in a swarm, though here it runs only the page and the master.
@@ -257,9 +258,9 @@ up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in c
 .PHONY: ps
 ps:  ## the labs running on this host: project, owner, folder, run, page
 	@docker ps --filter label=smartgrid-lab.checkout --format \
-	  '{{.Label "com.docker.compose.project"}}\t{{.Label "smartgrid-lab.owner"}}\t{{.Label "smartgrid-lab.checkout"}}\t{{.Label "com.docker.compose.service"}}\t{{.Status}}\t{{.Ports}}' \
+	  '{{or (.Label "com.docker.compose.project") (.Label "com.docker.stack.namespace")}}\t{{.Label "smartgrid-lab.owner"}}\t{{.Label "smartgrid-lab.checkout"}}\t{{or (.Label "com.docker.compose.service") (.Label "com.docker.swarm.service.name")}}\t{{.Status}}\t{{.Ports}}' \
 	  | sort | awk -F'\t' 'BEGIN { print "project\towner\tfolder\tservices\tpage" } \
-	    { key = $$1 "\t" $$2 "\t" $$3; services[key] = services[key] (services[key] ? "," : "") $$4; \
+	    { sub("^" $$1 "_", "", $$4); key = $$1 "\t" $$2 "\t" $$3; services[key] = services[key] (services[key] ? "," : "") $$4; \
 	      if ($$6 ~ /->8000/) { split($$6, p, "->"); page[key] = "http://" p[1] } } \
 	    END { for (k in services) print k "\t" services[k] "\t" page[k] }' | column -t -s "$$(printf '\t')"
 

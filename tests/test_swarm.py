@@ -39,6 +39,7 @@ def leftovers(project: str) -> list[str]:
 def swarm():
     """This engine's node name, on a swarm it manages."""
     made = docker("info", "-f", "{{.Swarm.LocalNodeState}}") == "inactive"
+    bridge_there = docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$")
     if made:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     try:
@@ -46,6 +47,8 @@ def swarm():
     finally:
         if made:
             docker("swarm", "leave", "--force")
+            if not bridge_there:  # the init made it; leaving keeps it
+                docker("network", "rm", "docker_gwbridge")
 
 
 class SwarmLab:

@@ -59,9 +59,14 @@ def this_node() -> str:
     return node[0]
 
 
+def place_variable(service: str) -> str:
+    """The variable that places *service*: PLACE_STORAGE_CONTROLLER for storage-controller."""
+    return f"PLACE_{service.upper().replace('-', '_')}"
+
+
 def placements(services: list[str], environ=os.environ) -> dict[str, str]:
     """``{service: label}`` from the ``PLACE_<SERVICE>`` variables."""
-    wanted = {f"PLACE_{s.upper().replace('-', '_')}": s for s in services}
+    wanted = {place_variable(s): s for s in services}
     places = {}
     for name, label in environ.items():
         if not name.startswith("PLACE_") or not label:
@@ -87,7 +92,7 @@ def stack_file(config: dict, services: list[str], node: str, places: dict[str, s
         service = dict(config["services"][name])
         writes_here = any(not volume.endswith(":ro") for volume in service.get("volumes", []))
         if writes_here and name in places:
-            raise SwarmError(f"PLACE_{name.upper()}={places[name]}: the {name} service writes "
+            raise SwarmError(f"{place_variable(name)}={places[name]}: the {name} service writes "
                              "into results/ on this machine, so it always runs here.")
         constraints = ([f"node.id=={node}"] if writes_here
                        else [f"node.labels.{places[name]}==true"] if name in places else [])
@@ -115,7 +120,12 @@ def local_file(config: dict, project: str) -> dict:
 
 def tasks(project: str) -> dict[str, dict]:
     """The newest task of each of the stack's services, by service name."""
-    lines = docker("stack", "ps", project, "--no-trunc", "--format", "{{json .}}").splitlines()
+    try:
+        lines = docker("stack", "ps", project, "--no-trunc", "--format", "{{json .}}").splitlines()
+    except SwarmError as error:
+        if "nothing found in stack" in str(error):  # its tasks are not created yet
+            return {}
+        raise
     newest = {}
     for task in map(json.loads, lines):  # newest first
         service = task["Name"].split(".")[0].removeprefix(f"{project}_")
@@ -135,7 +145,7 @@ def wait_running(project: str, services: list[str], places: dict[str, str],
         for service in services:
             task = current.get(service)
             state = task["CurrentState"].split()[0].lower() if task else "new"
-            error = task["Error"] if task else ""
+            error = task["Error"].strip('"') if task else ""
             if "no suitable node" in error:
                 raise SwarmError(unplaceable(service, places.get(service), error))
             if state in ("failed", "rejected", "shutdown", "orphaned"):
@@ -158,7 +168,7 @@ def wait_running(project: str, services: list[str], places: dict[str, str],
 def unplaceable(service: str, label: str | None, error: str) -> str:
     if label is None:
         return f"no node of the swarm can run the simulator service '{service}': {error}."
-    variable = f"PLACE_{service.upper().replace('-', '_')}"
+    variable = place_variable(service)
     return (f"{variable}={label}: no node of the swarm has the label {label}=true, so the "
             f"simulator service '{service}' cannot be placed ({error}). Label a node with "
             f"`docker node update --label-add {label}=true <node>` or leave {variable} out.")
