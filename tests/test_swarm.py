@@ -1,6 +1,7 @@
 """`make up ENGINE=swarm` on a one-node Docker Swarm: the same results as Compose.
 
-The engine joins no swarm for these tests if it is in one already (the user's);
+The stack is checked against compose.yaml without an engine; the run itself
+needs one (marked docker). The engine joins no swarm for these tests if it is in one already (the user's);
 otherwise the tests make a one-node swarm and leave it again at the end. The
 images are those `make test` built (BUILD=0: not rebuilt once more).
 """
@@ -13,10 +14,60 @@ import time
 import urllib.request
 
 import pytest
+import yaml
 
 from conftest import REPO, free_port, make_in
+from smartgrid_lab import swarm as lab_swarm
 
-pytestmark = pytest.mark.docker
+
+def compose_config(**environ: str) -> dict:
+    """compose.yaml filled in, as `make up` hands it to smartgrid_lab.swarm."""
+    done = subprocess.run(["docker-compose", "-f", "compose.yaml", "config"], cwd=REPO,
+                          capture_output=True, text=True, check=True,
+                          env={**os.environ, "LAB_UID": "10001", "LAB_GID": "10001", **environ})
+    return yaml.safe_load(done.stdout)
+
+
+def test_the_stack_is_compose_yaml_with_swarm_placement():
+    config = compose_config(LAB_SERVICE_GRID="grid-pandapower")
+    services = ["grid", "households", "pv", "storage-controller", "recorder", "web"]
+    stack = lab_swarm.stack_file(config, services, "NODE", {"storage-controller": "fast"})
+    assert set(stack["services"]) == {"grid", "households", "pv", "storage-controller",
+                                      "recorder"}  # the page and the master run here
+    assert stack["networks"]["simulation"] == {"driver": "overlay", "internal": True,
+                                               "attachable": True}
+    for name, service in stack["services"].items():
+        compose = config["services"][name]
+        for key in ("image", "user", "read_only", "cap_drop", "tmpfs", "labels"):
+            assert service[key] == compose[key], (name, key)
+        assert service["deploy"]["endpoint_mode"] == "dnsrr"
+        assert service["deploy"]["restart_policy"] == {"condition": "none"}
+        assert service["deploy"]["resources"]["limits"] == {"memory": "1g", "cpus": "1.0"}
+    assert stack["services"]["grid"]["image"] == "smartgrid-lab/grid-pandapower"  # a swap too
+    placed = {name: service["deploy"]["placement"]["constraints"]
+              for name, service in stack["services"].items()}
+    assert placed == {"grid": [], "households": [], "pv": [],
+                      "storage-controller": ["node.labels.fast==true"],
+                      "recorder": ["node.id==NODE"]}  # it writes results/ here
+    local = lab_swarm.local_file(config, "sgl-x")
+    assert set(local["services"]) == {"web", "master"}
+    assert local["networks"]["simulation"] == {"external": True, "name": "sgl-x_simulation"}
+
+
+@pytest.mark.parametrize("variable, expected", [
+    ("PLACE_EVS", "PLACE_EVS=fast: this exercise runs no such simulator; it runs grid, pv, "
+                  "recorder."),
+    ("PLACE_WEB", "PLACE_WEB=fast: the web service runs on this machine"),
+])
+def test_a_placement_that_cannot_be_is_refused(variable, expected):
+    with pytest.raises(lab_swarm.SwarmError, match=f"^{expected}"):
+        lab_swarm.placements(["grid", "pv", "recorder", "web"], {variable: "fast"})
+
+
+def test_the_recorder_stays_where_the_results_are():
+    with pytest.raises(lab_swarm.SwarmError, match="^PLACE_RECORDER=fast: the recorder service "
+                                                   "writes into results/ on this machine"):
+        lab_swarm.stack_file(compose_config(), ["recorder"], "NODE", {"recorder": "fast"})
 
 
 def docker(*args: str) -> str:
@@ -79,6 +130,7 @@ def demo(swarm):
         lab.down()
 
 
+@pytest.mark.docker
 def test_the_demo_on_a_swarm_equals_the_local_run(demo, swarm, local_run):
     assert demo.up.returncode == 0, demo.up.stdout + demo.up.stderr
     assert f"Results: results/{demo.run_id}/" in demo.up.stdout
@@ -91,6 +143,7 @@ def test_the_demo_on_a_swarm_equals_the_local_run(demo, swarm, local_run):
     assert (demo.directory / "demo.hdf5").stat().st_uid == os.getuid()
 
 
+@pytest.mark.docker
 def test_simulators_are_one_shot_services_on_an_internal_overlay(demo):
     network = json.loads(docker("network", "inspect", f"{demo.project}_simulation"))[0]
     assert (network["Driver"], network["Internal"], network["Attachable"]) == \
@@ -106,6 +159,7 @@ def test_simulators_are_one_shot_services_on_an_internal_overlay(demo):
         assert spec["TaskTemplate"]["ContainerSpec"]["User"] != "0"
 
 
+@pytest.mark.docker
 def test_the_page_stays_on_loopback(demo):
     web = docker("ps", "-q", "--filter", f"label=com.docker.compose.project={demo.project}",
                  "--filter", "label=com.docker.compose.service=web")
@@ -114,6 +168,7 @@ def test_the_page_stays_on_loopback(demo):
         assert page.status == 200
 
 
+@pytest.mark.docker
 def test_a_placement_label_no_node_has_is_one_clear_error(swarm):
     lab = SwarmLab("place")
     try:
@@ -131,6 +186,7 @@ def test_a_placement_label_no_node_has_is_one_clear_error(swarm):
         lab.down()
 
 
+@pytest.mark.docker
 def test_make_down_leaves_nothing_behind(demo):
     down = demo.make("down")
     assert down.returncode == 0, down.stdout + down.stderr
