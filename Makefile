@@ -230,7 +230,7 @@ check-images: check-swap
 up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
 	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
 	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
-	@$(if $(filter swarm,$(ENGINE)),$(MAKE) --no-print-directory down,$(COMPOSE) down --remove-orphans) >/dev/null 2>&1 || true
+	@$(if $(filter swarm,$(ENGINE)),$(PY) -m smartgrid_lab.swarm check && { $(MAKE) --no-print-directory down >/dev/null 2>&1 || true; },$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true)
 	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
 	@touch $(PORT_LOCK) 2>/dev/null; chmod a+rw $(PORT_LOCK) 2>/dev/null; exec 9<$(PORT_LOCK); flock 9; \

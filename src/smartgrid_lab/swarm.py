@@ -14,6 +14,7 @@ lab's services with every variable filled in) becomes two files.
   containers on that overlay, so the results land in this folder and the page
   is published on LAB_WEB_BIND only (swarm publishes on every interface).
 
+    python -m smartgrid_lab.swarm check      # is this engine a swarm manager?
     python -m smartgrid_lab.swarm files PROJECT DIR [SERVICE...]  < docker-compose config
     python -m smartgrid_lab.swarm wait PROJECT SERVICE...    # prints service=node ...
     python -m smartgrid_lab.swarm record RUN_DIR ENGINE [service=node ...]
@@ -215,6 +216,8 @@ def main(argv: list[str]) -> int:
                 (directory / "stack.yaml").write_text(yaml.safe_dump(stack, sort_keys=False))
             (directory / "local.yaml").write_text(
                 yaml.safe_dump(local_file(config, project), sort_keys=False))
+        elif command == "check":
+            this_node()
         elif command == "wait":
             nodes = wait_running(args[0], args[1:], placements(args[1:]))
             nodes["web"] = docker("info", "-f", "{{.Name}}")  # a Compose container here
