@@ -28,8 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 LOCAL = ("web", "master")
 """Services that run on this machine as Compose containers, never in the stack."""
 
@@ -208,6 +206,12 @@ def main(argv: list[str]) -> int:
     try:
         command, args = argv[0], argv[1:]
         if command == "files":
+            try:
+                import yaml  # here only: an offline bundle's venv has no PyYAML
+            except ImportError:
+                raise SwarmError("ENGINE=swarm reads `docker-compose config` with PyYAML, which "
+                                 "this venv lacks (an offline bundle's venv has only the lab's "
+                                 "packages): pip install PyYAML==6.0.3 into .venv.") from None
             project, directory, services = args[0], Path(args[1]), args[2:]
             config = yaml.safe_load(sys.stdin)
             directory.mkdir(parents=True, exist_ok=True)
