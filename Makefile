@@ -211,6 +211,7 @@ endef
 # What Compose says on an engine in a swarm, though here it runs only the page and the master.
 SWARM_MODE_WARNING = running in swarm mode\|^Compose does not use swarm\|^To deploy your application across\|^$$
 RUN_COMPOSE = $(if $(filter swarm,$(ENGINE)),$(SWARM_LOCAL),$(COMPOSE))
+ENGINE_FLAG = $(if $(filter swarm,$(ENGINE)), ENGINE=swarm)
 
 # Labs side by side choose their page port one at a time: from choosing a free
 # port until the web container holds it, no other lab on this host may choose.
@@ -249,10 +250,10 @@ up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in c
 	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
 	if [ $$status -eq 0 ]; then \
 	  echo "Results: results/$(RUN_ID)/ ($(EX_SCENARIO).hdf5, manifest.json)"; \
-	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$$port until 'make down'."; \
+	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$$port until 'make down$(ENGINE_FLAG)'."; \
 	else $(RUN_COMPOSE) stop >/dev/null 2>&1; \
 	  echo "The run failed (exit $$status): see the error above; all lab containers are stopped," >&2; \
-	  echo "their logs stay available with 'make logs$(if $(filter swarm,$(ENGINE)), ENGINE=swarm) SERVICE=<name>' until 'make down$(if $(filter swarm,$(ENGINE)), ENGINE=swarm)'." >&2; fi; \
+	  echo "their logs stay available with 'make logs$(ENGINE_FLAG) SERVICE=<name>' until 'make down$(ENGINE_FLAG)'." >&2; fi; \
 	exit $$status
 
 .PHONY: ps
