@@ -275,6 +275,7 @@ ifeq ($(ENGINE),swarm)
 	@$(swarm-files)
 	$(SWARM_LOCAL) down --remove-orphans --volumes
 	$(PY) -m smartgrid_lab.swarm remove $(COMPOSE_PROJECT)
+	@rm -rf $(SWARM_DIR)
 else
 	$(COMPOSE) down --remove-orphans --volumes
 endif
