@@ -37,6 +37,13 @@ LAB_OWNER := $(shell id -un | tr -cd 'a-z0-9_-')
 LAB_CHECKOUT := $(CURDIR)
 COMPOSE_PROJECT ?= sgl-$(LAB_OWNER)-$(shell printf '%s' "$(CURDIR)" | sha1sum | cut -c1-8)
 COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
+# ENGINE=swarm: the simulators run as services of the swarm this engine manages
+# (stack $(COMPOSE_PROJECT), derived from compose.yaml by smartgrid_lab.swarm),
+# the master and the page here; PLACE_GRID=<label> pins grid to nodes labelled so.
+ENGINE ?= compose
+SWARM_DIR = build/swarm/$(COMPOSE_PROJECT)
+SWARM_LOCAL = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f $(SWARM_DIR)/local.yaml
+swarm-files = $(COMPOSE) config | $(PY) -m smartgrid_lab.swarm files $(COMPOSE_PROJECT) $(SWARM_DIR)
 SIMULATORS := grid households pv inverters controller price evs ems battery storage-controller recorder web
 # SWAP="pv=mypv grid=grid-pandapower": those services run services/mypv/ etc.
 SWAP ?=
@@ -127,8 +134,13 @@ python-image:  ## the Debian rootfs image the base image builds on (no registry 
 check-exercise:
 	@test -f $(EX_FILE) || { echo "error: EX=$(EX): there is no exercise '$(EX)' ($(EX_FILE) is missing); 'make exercises' lists them." >&2; exit 2; }
 
+.PHONY: check-engine
+check-engine:
+	@case "$(ENGINE)" in compose|swarm) ;; *) \
+	  echo "error: ENGINE=$(ENGINE): the lab runs on 'compose' (this machine, the default) or 'swarm' (a Docker Swarm this engine manages)." >&2; exit 2;; esac
+
 .PHONY: check-swap
-check-swap: check-exercise
+check-swap: check-exercise check-engine
 	@for swap in $(SWAP); do service=$${swap%%=*}; folder=$${swap#*=}; \
 	  case " $(SIMULATORS) " in *" $$service "*) ;; *) \
 	    echo "error: SWAP=$$swap: '$$service' is not a simulator service; swappable are: $(SIMULATORS)." >&2; \
@@ -179,15 +191,47 @@ bundle: images build/wheelhouse-py312/.complete  ## one file for an offline lab 
 image-ids = LAB_IMAGES="$(foreach s,$(EX_SERVICES),$(s)=smartgrid-lab/$(call swap-of,$(s))@$$(docker image inspect -f '{{.Id}}' smartgrid-lab/$(call swap-of,$(s))))"
 TTY_FLAG = $(shell test -t 0 && test -t 1 || echo -T)
 
+# How `make up` starts the simulators and the page (the port lock is held, fd 9)
+# and which Compose project then runs the master, on each engine. On a swarm,
+# `nodes` says where each simulator runs, for the manifest.
+define start-compose
+$(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting" >&2; \
+	flock -u 9;
+endef
+define start-swarm
+{ $(image-ids) LAB_RUN_ID=$(RUN_ID) $(swarm-files) $(EX_SERVICES) && \
+	  docker stack deploy --detach=true --resolve-image never -c $(SWARM_DIR)/stack.yaml $(COMPOSE_PROJECT) >/dev/null; } || exit 2; \
+	$(if $(filter web,$(EX_SERVICES)),$(SWARM_LOCAL) up -d --no-build web 2>&1 | grep -v "^Creating\|^Starting\|$(SWARM_MODE_WARNING)" >&2;) \
+	flock -u 9; \
+	nodes=$$($(PY) -m smartgrid_lab.swarm wait $(COMPOSE_PROJECT) $(EX_SERVICES)) || { \
+	  $(MAKE) --no-print-directory down >/dev/null 2>&1; rmdir results/$(RUN_ID); \
+	  echo "Nothing of the lab is left running." >&2; exit 2; }; \
+	echo "Simulators on the swarm: $$nodes";
+endef
+# What Compose says on an engine in a swarm, though here it runs only the page and the master.
+SWARM_MODE_WARNING = running in swarm mode\|^Compose does not use swarm\|^To deploy your application across\|^$$
+RUN_COMPOSE = $(if $(filter swarm,$(ENGINE)),$(SWARM_LOCAL),$(COMPOSE))
+ENGINE_FLAG = $(if $(filter swarm,$(ENGINE)), ENGINE=swarm)
+
 # Labs side by side choose their page port one at a time: from choosing a free
 # port until the web container holds it, no other lab on this host may choose.
 PORT_LOCK := /tmp/smartgrid-lab-ports.lock
 
+# BUILD=0: run the images as they are (built by `make images` or copied by
+# `make swarm-images`) instead of rebuilding them from this checkout first.
+BUILD ?= 1
+
+.PHONY: check-images
+check-images: check-swap
+	@for image in $(foreach s,$(EX_SERVICES),smartgrid-lab/$(call swap-of,$(s))) smartgrid-lab/master; do \
+	  docker image inspect $$image >/dev/null 2>&1 || { \
+	    echo "error: BUILD=0 but the image $$image is missing: 'make images' builds it." >&2; exit 2; }; done
+
 .PHONY: up
-up: venv images  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
+up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
 	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
 	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
-	@$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true
+	@$(if $(filter swarm,$(ENGINE)),$(PY) -m smartgrid_lab.swarm check && { $(MAKE) --no-print-directory down >/dev/null 2>&1 || true; },$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true)
 	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
 	@touch $(PORT_LOCK) 2>/dev/null; chmod a+rw $(PORT_LOCK) 2>/dev/null; exec 9<$(PORT_LOCK); flock 9; \
@@ -200,24 +244,24 @@ up: venv images  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swap
 	mkdir -p results/$(RUN_ID); \
 	$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID);) \
 	echo "Lab $(COMPOSE_PROJECT): exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$$port"; \
-	$(COMPOSE) up -d --no-build $(EX_SERVICES) 2>&1 | grep -v "^Creating\|^Starting" >&2; \
-	flock -u 9; \
-	$(image-ids) LAB_RUN_ID=$(RUN_ID) $(COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
+	$(start-$(ENGINE)) \
+	$(image-ids) LAB_RUN_ID=$(RUN_ID) $(RUN_COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
+	$(PY) -m smartgrid_lab.swarm record results/$(RUN_ID) $(ENGINE) $$nodes; \
 	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
 	if [ $$status -eq 0 ]; then \
 	  echo "Results: results/$(RUN_ID)/ ($(EX_SCENARIO).hdf5, manifest.json)"; \
-	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$$port until 'make down'."; \
-	else $(COMPOSE) stop >/dev/null 2>&1; \
+	  echo "The visualiser replays the run at http://$(LAB_WEB_BIND):$$port until 'make down$(ENGINE_FLAG)'."; \
+	else $(RUN_COMPOSE) stop >/dev/null 2>&1; \
 	  echo "The run failed (exit $$status): see the error above; all lab containers are stopped," >&2; \
-	  echo "their logs stay available with 'make logs SERVICE=<name>' until 'make down'." >&2; fi; \
+	  echo "their logs stay available with 'make logs$(ENGINE_FLAG) SERVICE=<name>' until 'make down$(ENGINE_FLAG)'." >&2; fi; \
 	exit $$status
 
 .PHONY: ps
 ps:  ## the labs running on this host: project, owner, folder, run, page
 	@docker ps --filter label=smartgrid-lab.checkout --format \
-	  '{{.Label "com.docker.compose.project"}}\t{{.Label "smartgrid-lab.owner"}}\t{{.Label "smartgrid-lab.checkout"}}\t{{.Label "com.docker.compose.service"}}\t{{.Status}}\t{{.Ports}}' \
+	  '{{or (.Label "com.docker.compose.project") (.Label "com.docker.stack.namespace")}}\t{{.Label "smartgrid-lab.owner"}}\t{{.Label "smartgrid-lab.checkout"}}\t{{or (.Label "com.docker.compose.service") (.Label "com.docker.swarm.service.name")}}\t{{.Status}}\t{{.Ports}}' \
 	  | sort | awk -F'\t' 'BEGIN { print "project\towner\tfolder\tservices\tpage" } \
-	    { key = $$1 "\t" $$2 "\t" $$3; services[key] = services[key] (services[key] ? "," : "") $$4; \
+	    { sub("^" $$1 "_", "", $$4); key = $$1 "\t" $$2 "\t" $$3; services[key] = services[key] (services[key] ? "," : "") $$4; \
 	      if ($$6 ~ /->8000/) { split($$6, p, "->"); page[key] = "http://" p[1] } } \
 	    END { for (k in services) print k "\t" services[k] "\t" page[k] }' | column -t -s "$$(printf '\t')"
 
@@ -226,12 +270,27 @@ watch:  ## like `make up`, slowed down so a day takes about 3 minutes
 	$(MAKE) up LAB_RT_FACTOR=0.002
 
 .PHONY: down
-down:  ## stop and remove the lab's containers and networks
+down: check-engine  ## stop and remove the lab's containers and networks (ENGINE=swarm: its stack too)
+ifeq ($(ENGINE),swarm)
+	@$(swarm-files)
+	$(SWARM_LOCAL) down --remove-orphans --volumes
+	$(PY) -m smartgrid_lab.swarm remove $(COMPOSE_PROJECT)
+	@rm -rf $(SWARM_DIR)
+else
 	$(COMPOSE) down --remove-orphans --volumes
+endif
 
 .PHONY: logs
-logs:  ## show a service's log: make logs SERVICE=grid
-	$(COMPOSE) logs $(SERVICE)
+logs:  ## show a service's log: make logs SERVICE=grid (ENGINE=swarm too)
+	$(if $(filter swarm,$(ENGINE)),$(if $(filter web master,$(SERVICE)),$(SWARM_LOCAL) logs $(SERVICE),docker service logs $(COMPOSE_PROJECT)_$(SERVICE)),$(COMPOSE) logs $(SERVICE))
+
+# Only the simulators that may run elsewhere: the page and the recorder run here.
+.PHONY: swarm-images
+swarm-images: $(if $(filter 0,$(BUILD)),check-images,images)  ## copy the exercise's images to other swarm nodes over ssh: make swarm-images NODES="host1 host2" [EX=...]
+	@test -n "$(NODES)" || { echo "usage: make swarm-images NODES=\"host1 host2\" (ssh hosts running Docker; EX= and SWAP= choose the images)" >&2; exit 2; }
+	@for node in $(NODES); do echo "Copying the images of exercise $(EX) to $$node ..."; \
+	  docker save $(foreach s,$(filter-out web recorder,$(EX_SERVICES)),smartgrid-lab/$(call swap-of,$(s))) \
+	    | ssh $$node docker load || { echo "error: copying the images to $$node failed (see above): can 'ssh $$node docker info' run?" >&2; exit 1; }; done
 
 .PHONY: run-local
 run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=)
