@@ -1,9 +1,9 @@
 """`make up ENGINE=swarm` on a one-node Docker Swarm: the same results as Compose.
 
 The stack is checked against compose.yaml without an engine; the run itself
-needs one (marked docker). The engine joins no swarm for these tests if it is in one already (the user's);
-otherwise the tests make a one-node swarm and leave it again at the end. The
-images are those `make test` built (BUILD=0: not rebuilt once more).
+needs one (marked docker). The engine joins no swarm for these tests if it
+is in one already (the user's); otherwise the tests make a one-node swarm and
+leave it again at the end.
 """
 
 import json
@@ -112,7 +112,7 @@ class SwarmLab:
         self.directory = REPO / "results" / self.run_id
 
     def make(self, target: str, *args: str) -> subprocess.CompletedProcess:
-        return make_in(REPO, target, "ENGINE=swarm", "BUILD=0", f"COMPOSE_PROJECT={self.project}",
+        return make_in(REPO, target, "ENGINE=swarm", f"COMPOSE_PROJECT={self.project}",
                        f"LAB_WEB_PORT={self.port}", f"RUN_ID={self.run_id}", *args)
 
     def down(self):
