@@ -33,8 +33,9 @@ DEMO = REPO / "scenarios" / "demo.py"
 STEPS = 24 * 60
 SECTIONS = ("inprocess", "containers", "split", "engines", "numeric", "grading")
 ENGINES = {  # the grid engines that read the lab's grid, by the class a swap names
-    "PYPOWER (mosaik-pypower)": None,
-    "pandapower": "smartgrid_lab.pandapower_grid:PandapowerGrid",
+    "PgmGrid (default)": None,
+    "mosaik-pypower (PYPOWER)": "mosaik_components.mosaik_pypower.mosaik:PyPower",
+    "PandapowerGrid": "smartgrid_lab.pandapower_grid:PandapowerGrid",
 }
 
 
@@ -102,7 +103,7 @@ def in_containers(runs: int) -> float:
 # Where a step's time goes: the simulators' step() (and the page's) by the
 # file they live in; the rest is mosaik's scheduling and data exchange.
 PARTS = {
-    "power flow (grid step)": "mosaik_pypower/mosaik.py",
+    "power flow (grid step)": ("smartgrid_lab/grid_engine.py", "mosaik_pypower/mosaik.py"),
     "households and PV (their steps)": ("household/mosaik.py", "mosaik_csv"),
     "recording (HDF5 step)": "smartgrid_lab/recorder.py",
     "page (visualiser step)": ("smartgrid_lab/web.py", "mosaik_web"),
@@ -130,8 +131,8 @@ def split(results: Path) -> None:
 
 def engines(results: Path, runs: int) -> None:
     print(f"grid engines, the same demo day in-process ({runs} runs each):")
-    for engine, swap in ENGINES.items():
-        figures = [scenario(results, f"bench-engine-{len(engine)}-{i}",
+    for number, (engine, swap) in enumerate(ENGINES.items()):
+        figures = [scenario(results, f"bench-engine-{number}-{i}",
                             *(["--swap", f"Grid={swap}"] if swap else [])) for i in range(runs)]
         print(f"  {engine:28s} run wall median {median(figures, 'run'):6.1f} s   "
               f"CPU {median(figures, 'cpu'):6.1f} s")

@@ -1,6 +1,6 @@
 """The smart-grid demo: mosaik's classic demo, rebuilt on the lab's own data.
 
-A low-voltage grid (mosaik-pypower, PYPOWER) feeds residential houses
+A low-voltage grid (power-grid-model behind mosaik-pypower's interface) feeds houses
 (mosaik-householdsim); 20 PV systems (mosaik-csv) feed in at random grid
 nodes; mosaik-hdf5 records everything and mosaik-web shows the topology live.
 
@@ -21,7 +21,7 @@ from smartgrid_lab import datagen, inputs, runs
 from smartgrid_lab.lab_grid import DATA, STEP, LabGrid
 
 SIM_CONFIG = {
-    "Grid": {"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"},
+    "Grid": {"python": "smartgrid_lab.pgm_grid:PgmGrid"},
     "Households": {"python": "mosaik_components.household.mosaik:Simulator"},
     "PV": {"python": "mosaik_csv:CSV"},
     "Recorder": {"python": "smartgrid_lab.recorder:Recorder"},

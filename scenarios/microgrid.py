@@ -24,7 +24,7 @@ from smartgrid_lab import datagen, inputs, runs
 from smartgrid_lab.lab_grid import DATA, STEP, LabGrid
 
 SIM_CONFIG = {
-    "Grid": {"python": "mosaik_components.mosaik_pypower.mosaik:PyPower"},
+    "Grid": {"python": "smartgrid_lab.pgm_grid:PgmGrid"},
     "Households": {"python": "mosaik_components.household.mosaik:Simulator"},
     "Inverters": {"python": "smartgrid_lab.inverters:Inverters"},
     "Battery": {"python": "smartgrid_lab.battery:Batteries"},

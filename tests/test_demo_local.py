@@ -45,7 +45,7 @@ def test_manifest_describes_the_run(local_run):
     assert set(record["data"]) == set(datagen.FILES)
     assert record["hdf5"]["datasets"] == manifest.dataset_checksums(local_run / "demo.hdf5")
     assert record["simulators"]["Grid"] == {
-        "python": "mosaik_components.mosaik_pypower.mosaik:PyPower"}
+        "python": "smartgrid_lab.pgm_grid:PgmGrid"}
 
 
 def test_a_second_local_run_is_bit_identical(local_run, tmp_path):

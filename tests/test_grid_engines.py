@@ -1,10 +1,11 @@
 """Three power-flow engines, one contract: PandapowerGrid and PgmGrid are drop-ins for PyPower.
 
-The demo is run once with mosaik-pypower (conftest's ``local_run``) and once
-with each engine swapped in (``--swap Grid=smartgrid_lab.pgm_grid:PgmGrid``);
-every run must record the same datasets and the same physics. Side by side,
-without a scenario, each engine must give PYPOWER's results for the same
-inputs on the lab's grid and on a second grid (a meshed 110/20 kV one).
+The demo runs with PgmGrid, the lab's default engine (conftest's ``local_run``),
+once more with mosaik-pypower swapped in (``--swap Grid=...:PyPower``), the
+reference, and once with pandapower; every run must record the same datasets
+and the same physics, and agree with PYPOWER's. Side by side, without a
+scenario, each engine must give PYPOWER's results for the same inputs on the
+lab's grid and on a second grid (a meshed 110/20 kV one).
 """
 
 import json
@@ -22,6 +23,7 @@ from smartgrid_lab.pandapower_grid import PandapowerGrid
 from smartgrid_lab.pgm_grid import PgmGrid
 
 ENGINES = {"pandapower": PandapowerGrid, "pgm": PgmGrid}
+DEFAULT = PgmGrid  # the engine the scenarios start
 GRIDFILE = str(REPO / "data" / "grid.json")
 VM_TOL = 1e-6  # p.u.
 VA_TOL = 1e-4  # degrees
@@ -36,18 +38,29 @@ CURRENT_TOL = 0.01  # A (I_real, I_imag: 2 W at 400 V are 3 mA)
 INPUT_TOL = 1e-6  # W or VAr: bus P, Q are the inputs echoed (after a MW round trip)
 
 
-def swap(engine: str) -> str:
-    return f"Grid={ENGINES[engine].__module__}:{ENGINES[engine].__name__}"
+def swap(simulator_class) -> str:
+    return f"Grid={simulator_class.__module__}:{simulator_class.__name__}"
+
+
+def demo_with(simulator_class, results_dir, run_id):
+    done = run_scenario(DEMO, "--results", str(results_dir), "--run-id", run_id,
+                        "--serve", f"127.0.0.1:{free_port()}", "--swap", swap(simulator_class))
+    assert done.returncode == 0, done.stderr
+    return results_dir / run_id
+
+
+@pytest.fixture(scope="module")
+def pypower_run(tmp_path_factory):
+    """The directory of the demo's run with mosaik-pypower swapped in: the reference."""
+    return demo_with(PyPower, tmp_path_factory.mktemp("results"), "pypower")
 
 
 @pytest.fixture(scope="module", params=sorted(ENGINES))
-def engine_run(request, tmp_path_factory):
-    """The directory of the demo's run with the engine swapped in for PyPower."""
-    results_dir = tmp_path_factory.mktemp("results")
-    done = run_scenario(DEMO, "--results", str(results_dir), "--run-id", request.param,
-                        "--serve", f"127.0.0.1:{free_port()}", "--swap", swap(request.param))
-    assert done.returncode == 0, done.stderr
-    return results_dir / request.param
+def engine_run(request, local_run, tmp_path_factory):
+    """The directory of the demo's run with the engine: the default's is ``local_run``."""
+    if ENGINES[request.param] is DEFAULT:
+        return local_run
+    return demo_with(ENGINES[request.param], tmp_path_factory.mktemp("results"), request.param)
 
 
 def datasets(hdf5_file):
@@ -78,23 +91,25 @@ def max_differences(pypower, engine):
     return worst
 
 
-def test_swapped_run_records_the_same_datasets(local_run, engine_run):
-    pypower, engine = datasets(local_run / "demo.hdf5"), datasets(engine_run / "demo.hdf5")
+def test_every_engine_records_the_same_datasets(pypower_run, engine_run):
+    pypower, engine = datasets(pypower_run / "demo.hdf5"), datasets(engine_run / "demo.hdf5")
     assert pypower == engine
     assert sum(path.startswith("Series/Grid-0.0-") for path in pypower) == 39 * 5 + 38 * 4
-    with h5py.File(local_run / "demo.hdf5") as a, h5py.File(engine_run / "demo.hdf5") as b:
+    with h5py.File(pypower_run / "demo.hdf5") as a, h5py.File(engine_run / "demo.hdf5") as b:
         for name, relations in a["Relations"].items():  # the topology mosaik-web draws
             assert np.array_equal(relations[()], b["Relations"][name][()]), name
-    manifest = json.loads((engine_run / "manifest.json").read_text())
-    assert manifest["simulators"]["Grid"] == {"python": swap(engine_run.name).split("=")[1]}
+    for run, simulator_class in ((pypower_run, PyPower), (engine_run, None)):
+        manifest = json.loads((run / "manifest.json").read_text())
+        named = swap(simulator_class or ENGINES.get(run.name, DEFAULT)).split("=")[1]
+        assert manifest["simulators"]["Grid"] == {"python": named}
 
 
-def test_swapped_run_is_physically_plausible(engine_run):
+def test_every_engine_run_is_physically_plausible(engine_run):
     assert results.physics_problems(engine_run / "demo.hdf5", STEPS) == []
 
 
-def test_engines_agree_all_day(local_run, engine_run):
-    pypower = results.read_series(local_run / "demo.hdf5")
+def test_engines_agree_all_day(pypower_run, engine_run):
+    pypower = results.read_series(pypower_run / "demo.hdf5")
     engine = results.read_series(engine_run / "demo.hdf5")
     for entity in pypower:  # houses and PV are untouched by the swap
         if not entity.startswith("Grid-"):
