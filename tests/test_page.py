@@ -9,6 +9,7 @@ Screenshots go to pytest's tmp_path (``--basetemp`` to keep them).
 """
 
 import importlib.util
+import json
 import shutil
 import threading
 
@@ -96,8 +97,9 @@ def test_voltage_exercise_live_and_after_the_run(tmp_path):
             steps = page.evaluate("window.lab.steps()")
             assert [step["time"] for step in steps] == list(range(0, 24 * 3600, 60))
             assert max(step["v_max"] for step in steps) > 1.05  # the starter's problem
+            # and the four objectives' KPIs every 15 steps
             assert page.evaluate("window.lab.points()") == [[STEPS, STEPS], [STEPS],
-                                                            [STEPS, STEPS]]
+                                                            [STEPS, STEPS]] + [[STEPS // 15]] * 4
             assert page.locator("#lab-run").text_content().startswith("100 % of the run")
             assert "completed in" in page.locator("#lab-run").text_content()
             assert clock(page) == "Sat 21 Jun 2025, 23:59"
@@ -125,7 +127,7 @@ def test_a_failed_run_shows_its_error_and_the_past_runs(tmp_path, monkeypatch, l
             # the runs in the results folder: the complete one (this one has
             # no manifest: runs.main writes it, and it is not running this)
             page.locator("#lab-runs .run").first.wait_for()
-            runs_listed = page.locator("#lab-runs .run").all_text_contents()
+            runs_listed = page.locator("#lab-runs .run span").all_text_contents()
             assert len(runs_listed) == 1 and runs_listed[0].startswith(
                 "local · demo · local · completed · "), runs_listed
             page.screenshot(path=tmp_path / "failed.png")
@@ -186,8 +188,9 @@ def test_objectives_live_and_replays_of_finished_runs(tmp_path, finished_runs):
             # the finished runs, newest first, each can be replayed
             listed = page.locator("#lab-runs .run")
             listed.first.wait_for()
-            assert [r.split(" · ")[0] for r in listed.all_text_contents()] == [
-                "replaymorning", "replaylocal"]
+            assert [r.split(" · ")[0] for r in
+                    page.locator("#lab-runs .run span").all_text_contents()] == ["morning", "local"]
+            assert listed.locator("button").all_text_contents() == ["replay", "replay"]
 
             # the demo's day at its end: every step, its clock, its manifest
             listed.filter(has_text="local · demo").locator("button").click()
@@ -211,8 +214,11 @@ def test_objectives_live_and_replays_of_finished_runs(tmp_path, finished_runs):
             assert page.evaluate("window.lab.points()") == [
                 [morning, morning], [morning], [morning, morning]] + [[morning // 15]] * 4
             assert clock(page) == "Sat 21 Jun 2025, 12:29"
-            assert replay.locator(".verdict").text_content().startswith(
-                "Graded FAIL, score 57.1/100, 501 problems, first: voltage_band: ")
+            grade = json.loads((finished_runs / "morning" / "grading" / "grade.json").read_text())
+            assert grade["problems"][0].startswith("voltage_band: ")
+            assert replay.locator(".verdict").text_content() == (
+                f"Graded FAIL, score {grade['score']}/100, {len(grade['problems'])} problems, "
+                f"first: {grade['problems'][0]}")
             assert objective_rows(page)[0].startswith(
                 "minutes with any node outside 0.95–1.05 p.u.: 3 min (objective <= 0) FAIL")
             page.screenshot(path=tmp_path / "replay-morning.png")

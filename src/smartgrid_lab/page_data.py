@@ -89,28 +89,34 @@ def first(data: kpis.RunData, steps: int) -> kpis.RunData:
 
 class Observed:
     """The values a live run sends the page, step by step, as series the
-    KPIs read: what the recorder records (runs.show_recorded)."""
+    KPIs read: what the recorder records (runs.show_recorded).  Each series
+    is an array with room to grow, so that the KPIs read views, not copies."""
 
     def __init__(self, step_seconds: int):
         self.step_seconds = step_seconds
-        self.series = {}  # {entity: {attr: [value per step]}}
+        self.series = {}  # {entity: {attr: array, NaN beyond the steps observed}}
         self.types = {}  # {entity: mosaik type}
         self.steps = 0
+        self.room = 64  # steps every array holds
 
     def add(self, inputs: dict) -> None:
         """One step's inputs, ``{attr: {entity: value}}`` as mosaik gives them;
         a value missing at a step reads NaN."""
+        if self.steps == self.room:
+            self.room *= 2
+            for attrs in self.series.values():
+                for attr, values in attrs.items():
+                    attrs[attr] = np.concatenate([values, np.full(values.size, np.nan)])
         for attr, values in inputs.items():
             for entity, value in values.items():
-                column = self.series.setdefault(entity, {}).setdefault(attr, [])
-                column.extend([math.nan] * (self.steps - len(column)))
-                column.append(math.nan if value is None else value)
+                attrs = self.series.setdefault(entity, {})
+                if attr not in attrs:
+                    attrs[attr] = np.full(self.room, np.nan)
+                attrs[attr][self.steps] = np.nan if value is None else value
         self.steps += 1
 
     def data(self) -> kpis.RunData:
-        series = {entity: {attr: np.pad(np.asarray(values, float),
-                                        (0, self.steps - len(values)), constant_values=np.nan)
-                           for attr, values in attrs.items()}
+        series = {entity: {attr: values[:self.steps] for attr, values in attrs.items()}
                   for entity, attrs in self.series.items()}
         types = {entity: self.types.get(entity) or kpis.infer_type(entity) for entity in series}
         return kpis.RunData(series, types, self.step_seconds, self.steps)

@@ -19,8 +19,12 @@ progress and speed, a voltage colour scale in p.u. with the band, out-of-band
 nodes ringed, curves of the day and, if it failed, the run's error.  The
 panel has its own websocket (``/lab-websocket``): one summary per step,
 computed here from the values the topology receives, and the run's outcome,
-which the runner reports through the extra method ``set_outcome``.  And it
-lists the runs in ``results/`` from their manifests (``/lab/runs.json``).
+which the runner reports through the extra method ``set_outcome``; and,
+for an exercise, its objectives' KPIs so far, computed here every few steps
+from what the run records (the runner connects that to the page too).  It
+lists the finished runs in ``results/`` from their manifests
+(``/lab/runs.json``) and serves any of them for replay, read back from its
+HDF5 file (``/lab/replay/<run id>``; see :mod:`smartgrid_lab.page_data`).
 
 In-process use: sim_config ``{"python": "smartgrid_lab.web:Visualiser"}`` and
 ``world.start("WebVis", start_date=..., step_size=...,
