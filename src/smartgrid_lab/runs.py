@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mosaik
 
-from smartgrid_lab import exercises, manifest, numeric, simulators
+from smartgrid_lab import exercises, kpis, manifest, numeric, simulators
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -63,13 +63,16 @@ class Run:
         """The scenario's world, whose page also gets what the recorder
         records, for the exercise's objectives (if it has any)."""
         create_scenario(world, self)
-        if self.page is not None and exercises.objectives_of(self.exercise):
-            show_recorded(world)
+        objectives = exercises.objectives_of(self.exercise)
+        if self.page is not None and objectives:
+            read = [kpis.types_read(o.kpi, o.params) for o in objectives if o.kpi in kpis.KPIS]
+            show_recorded(world, None if None in read else set().union(*read))
 
 
-def show_recorded(world) -> None:
-    """Connect every value the scenario records (into a ``Database``) to the
-    page's ``Topology`` too, where it has not been already.
+def show_recorded(world, types: set[str] | None) -> None:
+    """Connect every value of an entity of *types* (None: any) the scenario
+    records (into a ``Database``) to the page's ``Topology`` too, where it
+    has not been already.
 
     mosaik offers no public list of a world's connections before it runs;
     its pending connections (mosaik 3.7) are that list.
@@ -81,7 +84,8 @@ def show_recorded(world) -> None:
     shown = {(c.src_entity.full_id, c.src_attr) for c in pending if c.dest_entity is topology}
     recorded = {}  # {entity: [attr, ...]}, in the order recorded
     for c in list(pending):
-        if c.dest_entity.type == "Database" and (c.src_entity.full_id, c.src_attr) not in shown:
+        if (c.dest_entity.type == "Database" and (types is None or c.src_entity.type in types)
+                and (c.src_entity.full_id, c.src_attr) not in shown):
             recorded.setdefault(c.src_entity, []).append(c.src_attr)
     for entity, attrs in recorded.items():
         world.connect(entity, topology, *attrs)
