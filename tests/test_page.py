@@ -240,6 +240,17 @@ def test_objectives_live_and_replays_of_finished_runs(tmp_path, finished_runs):
             page.locator("#lab").evaluate("panel => panel.scrollTo(0, panel.scrollHeight)")
             page.screenshot(path=tmp_path / "replay-morning-first-out.png")
 
+            # play animates the run from its start; pause stops it where it is
+            replay.locator("input").fill("0")
+            replay.locator("button.play").click()
+            page.wait_for_timeout(400)
+            replay.locator("button.play").click()
+            assert replay.locator("button.play").text_content() == "play"
+            shown = int(replay.locator("input").input_value())
+            assert 0 < shown < morning - 1, shown
+            assert page.evaluate("window.lab.points()")[0] == [shown + 1, shown + 1]
+            assert clock(page) == f"Sat 21 Jun 2025, {shown // 60:02d}:{shown % 60:02d}"
+
             # and back to the live run
             replay.locator("button.live").click()
             assert clock(page) == "Sat 21 Jun 2025, 01:59"
