@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from smartgrid_lab.kpis import KPIS, RunData, compute
+from smartgrid_lab.kpis import KPIS, RunData, compute, types_read
 
 NAN = float("nan")
 
@@ -390,3 +390,11 @@ def test_kpis_of_the_demo_agree_with_its_recorded_data(local_run):
     assert sufficiency == pytest.approx(100 * (1 - imported / houses))
     assert 0 < sufficiency < 100
     assert "no entities of type Price" in compute(run, "cost_eur").note
+
+
+def test_types_read_are_the_kpis_selections_with_their_defaults():
+    # what the page needs of a live run to follow an exercise's objectives
+    assert types_read("voltage_violation_minutes", {}) == {"PQBus"}
+    assert types_read("cost_eur", {"types": ["EV"]}) == {"EV", "Price"}
+    assert types_read("self_sufficiency_percent", {"types": "Branch"}) == {"Branch", "House"}
+    assert types_read("max_value", {"attr": "E_kwh"}) is None  # any type

@@ -124,6 +124,15 @@ def load(exercise_id: str) -> Exercise:
                             f"{type(error).__name__}: {error}") from None
 
 
+def objectives_of(exercise_id: str | None) -> tuple[Objective, ...]:
+    """The objectives of an exercise; none for no exercise or an unknown one
+    (a run or its page goes on without them; `make grade` says what is wrong)."""
+    try:
+        return load(exercise_id).objectives if exercise_id else ()
+    except ExerciseError:
+        return ()
+
+
 def table() -> str:
     """One line per exercise: id, TP, title, the student's role, objectives."""
     rows = [("id", "TP", "role (SWAP=...)", "objectives", "title")]

@@ -176,6 +176,17 @@ def compute(run: RunData, name: str, **params) -> KPIValue:
     return KPIS[name](run, **params)
 
 
+def types_read(name: str, params: dict) -> set[str] | None:
+    """The entity types KPI ``name`` reads with ``params``; None: any type."""
+    types = set()
+    for key, value in {**KPIS[name].params, **params}.items():
+        if key == "types" or key.endswith("_types"):
+            if value is None:
+                return None
+            types.update((value,) if isinstance(value, str) else value)
+    return types
+
+
 # --- Shared steps of the KPIs ------------------------------------------------
 
 def _matrix(run: RunData, types, attr, match, what: str) -> tuple[list[str], np.ndarray]:

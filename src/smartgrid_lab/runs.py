@@ -22,7 +22,7 @@ from pathlib import Path
 
 import mosaik
 
-from smartgrid_lab import manifest, numeric, simulators
+from smartgrid_lab import exercises, kpis, manifest, numeric, simulators
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
@@ -44,18 +44,51 @@ class Run:
     remote: bool
     web_serve: str
     """Where an in-process visualiser serves its page (containers set their own)."""
+    exercise: str | None = None
+    """The exercise the run is for: the page follows its objectives."""
     page: object = None
     """The visualiser (``world.start`` of smartgrid_lab.web), if the scenario
     shows the run: the runner tells it how the run ended."""
 
     def start_page(self, world, **params):
-        """Start the scenario's visualiser ("Web"): here, serving its page where
-        ``--serve`` says and listing the runs in ``results/``; in containers,
-        the web service does both."""
+        """Start the scenario's visualiser ("Web"), following the exercise's
+        objectives: here, serving its page where ``--serve`` says and listing
+        the runs in ``results/``; in containers, the web service does both."""
         local = {} if self.remote else {"serve_addr": self.web_serve,
                                         "results": str(self.directory.parent)}
-        self.page = world.start("Web", **params, **local)
+        self.page = world.start("Web", **params, **local, exercise=self.exercise)
         return self.page
+
+    def build(self, world, create_scenario) -> None:
+        """The scenario's world, whose page also gets what the recorder
+        records, for the exercise's objectives (if it has any)."""
+        create_scenario(world, self)
+        objectives = exercises.objectives_of(self.exercise)
+        if self.page is not None and objectives:
+            read = [kpis.types_read(o.kpi, o.params) for o in objectives if o.kpi in kpis.KPIS]
+            show_recorded(world, None if None in read else set().union(*read))
+
+
+def show_recorded(world, types: set[str] | None) -> None:
+    """Connect every value of an entity of *types* (None: any) the scenario
+    records (into a ``Database``) to the page's ``Topology`` too, where it
+    has not been already.
+
+    mosaik offers no public list of a world's connections before it runs;
+    its pending connections (mosaik 3.7) are that list.
+    """
+    pending = world._async_world._pending_connections
+    topology = next((c.dest_entity for c in pending if c.dest_entity.type == "Topology"), None)
+    if topology is None:
+        return
+    shown = {(c.src_entity.full_id, c.src_attr) for c in pending if c.dest_entity is topology}
+    recorded = {}  # {entity: [attr, ...]}, in the order recorded
+    for c in list(pending):
+        if (c.dest_entity.type == "Database" and (types is None or c.src_entity.type in types)
+                and (c.src_entity.full_id, c.src_attr) not in shown):
+            recorded.setdefault(c.src_entity, []).append(c.src_attr)
+    for entity, attrs in recorded.items():
+        world.connect(entity, topology, *attrs)
 
 
 def parse_args(argv):
@@ -86,6 +119,9 @@ def parse_args(argv):
                         help="run another simulator class in place of NAME (or its service "
                              "name); MODULE may be a file, services/mine/simulator.py (local "
                              "runs; in containers, swap the service instead: make up SWAP=...)")
+    parser.add_argument("--until", type=int, default=None, metavar="SECONDS",
+                        help="end the run after this much simulated time (default: the "
+                             "scenario's whole day), e.g. for a quick try")
     parser.add_argument("--exercise", default=os.environ.get("LAB_EXERCISE"),
                         help="the exercise this run is for, which `make grade` grades it on "
                              "(default: the scenario's name)")
@@ -106,6 +142,20 @@ def swapped(sim_config: dict, swaps: list[str]) -> dict:
     return sim_config
 
 
+def swapped_in(described: dict, swaps: list[str]) -> dict:
+    """``{simulator: what ran in its place}`` for the manifest: the local
+    ``--swap``s, and the containers whose image is not their service's own."""
+    swapped = {}
+    for name, simulator in described.items():
+        if "service" in simulator and simulator["image"] not in (
+                None, f"smartgrid-lab/{simulator['service']}"):
+            swapped[name] = simulator["image"]
+    for swap in swaps:
+        name, _, target = swap.partition("=")
+        swapped[next((n for n in described if n.lower() == name.lower()), name)] = target
+    return swapped
+
+
 def new_run(args, scenario: str) -> Run:
     run_id = args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{scenario}"
     if not RUN_ID.fullmatch(run_id):
@@ -117,7 +167,8 @@ def new_run(args, scenario: str) -> Run:
     if directory.exists() and any(directory.iterdir()):
         raise RunError(f"run {run_id!r} already exists in {directory}: choose another run id.")
     directory.mkdir(parents=True, exist_ok=True)
-    return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve)
+    return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve,
+               args.exercise or scenario)
 
 
 def service_images() -> dict[str, tuple[str, str]]:
@@ -184,6 +235,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     """Run ``create_scenario`` until ``until`` (seconds); return the exit code."""
     numeric.ensure()
     args = parse_args(argv)
+    until = args.until or until
     scenario = Path(scenario_file).stem
     try:
         sim_config = swapped(sim_config, args.swap)
@@ -198,7 +250,8 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
         sim_config = simulators.in_process(sim_config)
 
     record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
-    record["exercise"] = args.exercise or scenario
+    record["exercise"] = run.exercise
+    record["swapped"] = swapped_in(record["simulators"], args.swap)
     record["page"] = os.environ.get("LAB_PAGE") if args.remote else f"http://{args.serve}"
     print(f"Run {run.run_id}: scenario {scenario}, simulators "
           f"{'in containers' if args.remote else 'in this process'}, "
@@ -267,7 +320,7 @@ def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor
     try:
         with mosaik.World(sim_config, skip_greetings=True) as world:
             try:
-                create_scenario(world, run)
+                run.build(world, create_scenario)
                 with progress_lines(world, until), said_once_behind_real_time(rt_factor):
                     world.run(until=until, rt_factor=rt_factor or None,
                               print_progress=sys.stdout.isatty())
@@ -300,13 +353,14 @@ def failed(world, error: BaseException) -> dict:
 
 
 def show_outcome(run: Run, outcome: dict) -> None:
-    """Tell the page how the run ended; a visualiser that cannot hear it
-    (it may be what failed) changes nothing else."""
+    """Tell the page how the run ended, and add to *outcome* the entity
+    types it showed (``page_etypes``, for replays); a visualiser that cannot
+    hear it (it may be what failed) changes nothing else."""
     if run.page is None:
         return
     try:
-        run.page.set_outcome(outcome["status"], outcome.get("error"),
-                             outcome["simulated_seconds_reached"])
+        outcome["page_etypes"] = run.page.set_outcome(
+            outcome["status"], outcome.get("error"), outcome["simulated_seconds_reached"])
     except Exception:  # noqa: BLE001 - the outcome is in the manifest and the log anyway
         pass
 

@@ -19,8 +19,12 @@ progress and speed, a voltage colour scale in p.u. with the band, out-of-band
 nodes ringed, curves of the day and, if it failed, the run's error.  The
 panel has its own websocket (``/lab-websocket``): one summary per step,
 computed here from the values the topology receives, and the run's outcome,
-which the runner reports through the extra method ``set_outcome``.  And it
-lists the runs in ``results/`` from their manifests (``/lab/runs.json``).
+which the runner reports through the extra method ``set_outcome``; and,
+for an exercise, its objectives' KPIs so far, computed here every few steps
+from what the run records (the runner connects that to the page too).  It
+lists the finished runs in ``results/`` from their manifests
+(``/lab/runs.json``) and serves any of them for replay, read back from its
+HDF5 file (``/lab/replay/<run id>``; see :mod:`smartgrid_lab.page_data`).
 
 In-process use: sim_config ``{"python": "smartgrid_lab.web:Visualiser"}`` and
 ``world.start("WebVis", start_date=..., step_size=...,
@@ -44,13 +48,13 @@ from mosaik_components.web.mosaik import Simulator as MosaikWeb
 from mosaik_webvis_server import UPDATE_INTERVAL, Server
 from websockets.exceptions import ConnectionClosed
 
-from smartgrid_lab import numeric
+from smartgrid_lab import exercises, numeric, page_data
+from smartgrid_lab.page_data import past_runs, summarise
 
 DESCRIPTION = "Smart Grid Lab visualiser (mosaik-web with replay)"
 DEFAULT_SERVE_ADDR = "127.0.0.1:8000"
 PANEL = Path(__file__).with_name("page")  # the lab's panel, served under /lab/
 RESULTS = Path(__file__).resolve().parents[2] / "results"  # one folder per run
-PAST_RUNS = 30  # the newest runs the panel lists
 # Upstream files, patched as they are served: {path: [(old text, new text), ...]}.
 PATCHES = {
     "/media/mosaik.js": [
@@ -89,13 +93,37 @@ class ReplayServer(Server):
 
     def __init__(self, server_addr, results=RESULTS):
         super().__init__(server_addr, ssl_filepaths=None)
-        self.results = results  # listed at /lab/runs.json
+        self.results = results  # listed at /lab/runs.json, replayed at /lab/replay/<run id>
         self.history = []  # every step's node_data, in order
         self.time = self.progress = None  # of the latest step
         self.steps = []  # every step's summary (see summarise), for the panel
         self.outcome = None  # how the run ended, once known (see Visualiser.set_outcome)
         self.changed = asyncio.Event()  # set (and replaced) when steps or outcome change
         self.first_step_at = None  # monotonic clock
+        self.exercise, self.objectives = None, ()  # the run's (see set_exercise)
+        self.observed = None  # what the run records, for the objectives (page_data.Observed)
+        self.points = []  # each objective's KPI so far, every OBJECTIVES_EVERY steps
+        self.pointed = 0  # steps observed at the latest point
+
+    def set_exercise(self, exercise: str | None, step_seconds: int):
+        """The run's exercise: the panel follows its objectives."""
+        self.exercise, self.objectives = exercise, exercises.objectives_of(exercise)
+        self.observed = page_data.Observed(step_seconds)
+
+    def observe(self, inputs: dict):
+        """One step's inputs; every OBJECTIVES_EVERY steps, the objectives so far."""
+        if not self.objectives:
+            return
+        self.observed.add(inputs)
+        if self.observed.steps % page_data.OBJECTIVES_EVERY == 0:
+            self.add_objective_point()
+
+    def add_objective_point(self):
+        """The objectives over the steps observed so far, unless none is new."""
+        if self.objectives and self.observed.steps > self.pointed:
+            self.pointed = self.observed.steps
+            self.points.append(page_data.objective_point(self.observed.data(), self.objectives))
+            self.notify()
 
     def set_new_data(self, time, progress, node_data):
         super().set_new_data(time, progress, node_data)  # wakes the broadcaster
@@ -110,6 +138,7 @@ class ReplayServer(Server):
 
     def set_outcome(self, outcome: dict):
         self.outcome = outcome
+        self.add_objective_point()  # at the last step
         self.notify()
 
     def notify(self):
@@ -145,17 +174,20 @@ class ReplayServer(Server):
                     return
 
     async def _serve_panel(self, ws):
-        """``setup`` (start date, step size, entity types), then ``steps``
-        (summaries: all so far, later the new ones, at most every
-        UPDATE_INTERVAL) and ``outcome`` once the runner reported it."""
+        """``setup`` (start date, step size, entity types, the exercise's
+        objectives), then ``steps`` (summaries: all so far, later the new
+        ones, at most every UPDATE_INTERVAL), ``points`` (the objectives'
+        KPIs so far, likewise) and ``outcome`` once the runner reported it."""
         await self.topology_ready.wait()
         setup = {key: self.topology[key] for key in ("start_date", "update_interval", "etypes")}
+        setup.update(exercise=self.exercise, objectives=page_data.describe(self.objectives))
         await ws.send(json.dumps(["setup", setup]))
-        sent, outcome = 0, None
+        sent, points, outcome = 0, 0, None
         while True:
-            if sent < len(self.steps):
+            if sent < len(self.steps) or points < len(self.points):
                 steps, sent = self.steps[sent:], len(self.steps)
-                await ws.send(json.dumps(["steps", steps]))
+                new_points, points = self.points[points:], len(self.points)
+                await ws.send(json.dumps(["steps", {"steps": steps, "points": new_points}]))
                 await asyncio.sleep(UPDATE_INTERVAL)  # batch the steps of fast runs
             elif outcome != self.outcome:
                 outcome = self.outcome
@@ -170,6 +202,8 @@ class ReplayServer(Server):
             response = connection.respond(HTTPStatus.OK, json.dumps(past_runs(self.results)))
             response.headers["Content-Type"] = "application/json"
             return response
+        if request.path.startswith("/lab/replay/"):
+            return await self._replay(connection, request.path.removeprefix("/lab/replay/"))
         if request.path.startswith("/lab/"):
             return self._panel_file(connection, request.path.removeprefix("/lab/"))
         response = await super()._intercept_http(connection, request)
@@ -181,6 +215,21 @@ class ReplayServer(Server):
             response.body = body.encode()
             del response.headers["Content-Length"]
             response.headers["Content-Length"] = str(len(response.body))
+        return response
+
+    async def _replay(self, connection, run_id):
+        """A finished run of the results folder, for the page to replay (read
+        in a thread: the live run goes on meanwhile)."""
+        directory = page_data.run_directory(self.results, run_id)
+        if directory is None or not self.topology_ready.is_set():
+            return connection.respond(HTTPStatus.NOT_FOUND, f"No finished run {run_id!r}")
+        try:
+            replay = await asyncio.to_thread(page_data.replay, directory, self.topology)
+        except (OSError, KeyError, ValueError) as error:
+            return connection.respond(HTTPStatus.CONFLICT,
+                                      f"Run {run_id!r} cannot be replayed: {error}")
+        response = connection.respond(HTTPStatus.OK, json.dumps(replay))
+        response.headers["Content-Type"] = "application/json"
         return response
 
     @staticmethod
@@ -219,50 +268,6 @@ async def unless_closed(ws, awaitable) -> bool:
     return waited.done() and not waited.cancelled()
 
 
-def past_runs(results: Path) -> list[dict]:
-    """The newest runs in *results*, newest first, as their manifests tell
-    (a run still going has none yet; a manifest being written is skipped)."""
-    runs = []
-    for path in results.glob("*/manifest.json"):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        runs.append({key: record.get(key) for key in (
-            "run_id", "exercise", "mode", "status", "error", "started_utc",
-            "wall_seconds", "simulated_seconds_reached")})
-    runs.sort(key=lambda run: run["started_utc"] or "", reverse=True)
-    return runs[:PAST_RUNS]
-
-
-def summarise(topology: dict, node_data: dict) -> dict:
-    """One step for the panel, from the nodes' values by their type's ``cls``.
-
-    ``pqbus`` types with a ``nominal`` voltage and a ``band`` (p.u.) give the
-    lowest and highest voltage (p.u.) and the nodes outside the band;
-    ``refbus`` the transformer's power, ``load`` the households' and ``gen``
-    the generators' feed-in (kW, from W; generation is negative in W, a
-    positive feed-in here).
-    """
-    volts, out_of_band, watts = [], [], {"refbus": 0.0, "load": 0.0, "gen": 0.0}
-    for node in topology["nodes"]:
-        etype = topology["etypes"].get(node["type"], {})
-        value = node_data[node["name"]]["value"]
-        if etype.get("cls") == "pqbus" and "nominal" in etype:
-            volts.append(value / etype["nominal"])
-            low, high = etype["band"]
-            if not low <= volts[-1] <= high:
-                out_of_band.append(node["name"])
-        elif etype.get("cls") in watts:
-            watts[etype["cls"]] += value
-    return {"v_min": round(min(volts), 5) if volts else None,
-            "v_max": round(max(volts), 5) if volts else None,
-            "out_of_band": out_of_band,
-            "trafo_kw": round(watts["refbus"] / 1e3, 3),
-            "load_kw": round(watts["load"] / 1e3, 3),
-            "pv_kw": round(-watts["gen"] / 1e3, 3)}
-
-
 class Visualiser(MosaikWeb):
     """mosaik-web's ``Topology`` simulator, serving a :class:`ReplayServer`."""
 
@@ -284,11 +289,12 @@ class Visualiser(MosaikWeb):
         await self.server.start()
 
     def init(self, sid, time_resolution=1.0, *, start_date, step_size,
-             serve_addr=DEFAULT_SERVE_ADDR, results=RESULTS):
-        """mosaik-web's ``init`` without SSL.  In-process, the web server
-        starts here, on *serve_addr* ("HOST:PORT"), and lists the runs in
-        *results*; the service (:func:`main`) is already serving on ``-s``
-        and ignores both."""
+             serve_addr=DEFAULT_SERVE_ADDR, results=RESULTS, exercise=None):
+        """mosaik-web's ``init`` without SSL; the panel follows the
+        objectives of *exercise* (an id) on what the run records (see
+        runs.show_recorded).  In-process, the web server starts here, on
+        *serve_addr* ("HOST:PORT"), and lists the runs in *results*; the
+        service (:func:`main`) is already serving on ``-s`` and ignores both."""
         self.sid, self.step_size = sid, step_size
         self.time_resolution = float(time_resolution)
         dt = arrow.parser.DateTimeParser().parse(start_date, DATE_FORMAT)
@@ -296,14 +302,27 @@ class Visualiser(MosaikWeb):
         if self.server is None:
             self.server_addr = mosaik_api_v3._parse_addr(serve_addr)
             yield self.serve(results)
+        self.server.set_exercise(exercise, step_size)
         return self.meta
+
+    def setup_done(self):
+        """The types of the entities whose values the objectives read."""
+        related = yield self.mosaik.get_related_entities(None)
+        self.server.observed.types = {eid: node["type"] for eid, node in related["nodes"].items()}
+
+    def step(self, time, inputs, max_advance):
+        self.server.observe(inputs.get(self.eid, {}))
+        return (yield from super().step(time, inputs, max_advance))
 
     def set_outcome(self, status, error=None, simulated_seconds_reached=None):
         """How the run ended, for the page: ``status`` is "completed",
         "failed" or "interrupted"; ``error`` the runner's one-paragraph
-        message.  The runner calls it (smartgrid_lab.runs) before shutdown."""
+        message.  The runner calls it (smartgrid_lab.runs) before shutdown,
+        and records what it returns, the entity types the page showed, in
+        the manifest: a replay draws the run with them."""
         self.server.set_outcome({"status": status, "error": error,
                                  "simulated_seconds_reached": simulated_seconds_reached})
+        return self.config["etypes"]
 
     def finalize(self):
         if self.server is not None and self.server.outcome is None:

@@ -58,6 +58,8 @@ def run_grade(args) -> int:
         try:
             write = objectives.write_report if by_objectives else write_report
             print(f"report: {write(result, directory, Path(args.run).name)}")
+            # beside it, the verdict the page shows when it replays the run
+            (directory / "grade.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
         except OSError as error:
             print(f"note: report not written to {directory}: {error.strerror or error}")
     if args.json:
