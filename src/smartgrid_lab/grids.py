@@ -24,6 +24,7 @@ import json
 import math
 import random
 import shutil
+import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -175,7 +176,9 @@ def from_simbench(code: str, out: Path, start: str) -> GridInputs:
         raise InputError(SIMBENCH + code, "is not a SimBench grid code",
                          "a code like simbench:1-LV-rural1--0-sw "
                          "(simbench.collect_all_simbench_codes() lists them)")
-    net = simbench.get_simbench_net(code)
+    with warnings.catch_warnings():  # simbench's own pandas FutureWarnings: not the user's
+        warnings.simplefilter("ignore", FutureWarning)
+        net = simbench.get_simbench_net(code)
     case = simbench_case(net, SIMBENCH + code)
     grid_file = out / f"{code}.json"
     grid_file.write_text(datagen.grid_json(case))

@@ -97,6 +97,9 @@ def parse_args(argv):
                         help="the grid to simulate: a mosaik-pypower grid file (.json, .xlsx) "
                              "or simbench:<code>; default the lab's data/grid.json "
                              "(scenarios that take a grid: the demo)")
+    parser.add_argument("--until", type=int, default=None, metavar="SECONDS",
+                        help="end the run after this many simulated seconds "
+                             "(default: the scenario's end, a day)")
     parser.add_argument("--exercise", default=os.environ.get("LAB_EXERCISE"),
                         help="the exercise this run is for, which `make grade` grades it on "
                              "(default: the scenario's name)")
@@ -202,6 +205,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     numeric.ensure()
     args = parse_args(argv)
     scenario = Path(scenario_file).stem
+    until = args.until or until
     try:
         if args.grid and not takes_grid:
             raise RunError(f"scenario {scenario} runs on the lab's grid only, not on "
