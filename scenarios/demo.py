@@ -19,8 +19,6 @@ or a SimBench grid with its own loads, PV and 15-minute profiles (step 900 s).
 
 import sys
 
-from mosaik.util import connect_many_to_one
-
 from smartgrid_lab import datagen, grids, inputs, runs
 from smartgrid_lab.lab_grid import STEP, LabGrid
 

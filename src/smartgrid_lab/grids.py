@@ -197,8 +197,8 @@ def from_simbench(code: str, out: Path, start: str) -> GridInputs:
             for pv in pvs.itertuples()]  # (0.0 - x: no "-0.0" at night)
     stamps = [datetime.fromisoformat(start) + timedelta(minutes=15 * k) for k in range(97)]
     households = out / datagen.HOUSEHOLDS_FILE
-    meta = {"num_profiles": len(load_w), "resolution": 15, "start_date": f"{stamps[0]:%Y-%m-%d %H:%M}",
-            "unit": "W"}
+    meta = {"num_profiles": len(load_w), "resolution": SIMBENCH_STEP // 60,
+            "start_date": f"{stamps[0]:%Y-%m-%d %H:%M}", "unit": "W"}
     lines = ["# meta", json.dumps(meta, sort_keys=True), "# id_list",
              json.dumps({datagen.GRID_NAME: [names[bus] for bus in loads.bus]}), "# attrs",
              "num_hh," + ",".join("1" for _ in load_w),
