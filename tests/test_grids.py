@@ -8,6 +8,7 @@ cannot be used ends the run with one clear error.
 
 import json
 import random
+import zipfile
 
 import h5py
 import numpy as np
@@ -111,31 +112,102 @@ def test_houses_and_pv_placement_rule():
     assert (lab.step, lab.pv_attrs) == (60, ["P"] * 20)
 
 
-@pytest.mark.parametrize("grid", ["simbench", "file"])
-def test_both_engines_read_the_grids_the_lab_makes(simbench_run, tmp_path, grid):
-    if grid == "simbench":
-        grid_file = simbench_run[0] / "grid" / "1-LV-rural1--0-sw.json"
+# The same street in mosaik-pypower's other formats: old JSON (parameters inline) and Excel.
+OLD_FORMAT = {
+    "base_mva": 1, "bus": SMALL_GRID["bus"],
+    "trafo": [["t1", "mv", "lv", 0.4, 4.0, 4.6, 11.5, 577.4]],
+    "branch": [[bid, fbus, tbus, length, 0.2067, 0.0804, 0, 270]
+               for bid, fbus, tbus, _, length, _ in SMALL_GRID["branch"]],
+}
+EXCEL = {
+    "Nodes": [["id", "type", "base_kv"], *SMALL_GRID["bus"]],
+    "Lines": [["id", "from", "to", "type", "length", "online", "tap"],
+              ["t1", "mv", "lv", "T400", 1, 1, 0], *[row + [0] for row in SMALL_GRID["branch"]]],
+    "Transformer types": [["name", "sr", "i_max_p", "i_max_s", "pl", "r", "x", "taps"],
+                          ["T400", *SMALL_GRID["trafo_types"]["T400"][:-1], "{0: 1.0}"]],
+}
+
+
+def write_xlsx(path, sheets: dict) -> None:
+    """A minimal Excel workbook, *sheets* as ``{name: rows}``, for xlrd to read."""
+    main = "http://schemas.openxmlformats.org"
+    rel = f"{main}/officeDocument/2006/relationships"
+    sheet_type = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+    def cell(row, col, value):
+        ref = f"{chr(65 + col)}{row + 1}"
+        return (f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>'
+                if isinstance(value, str) else f'<c r="{ref}"><v>{value}</v></c>')
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", f'<Types xmlns="{main}/package/2006/content-types">'
+                   f'<Default Extension="rels" ContentType="application/vnd.openxmlformats-'
+                   f'package.relationships+xml"/><Override PartName="/xl/workbook.xml" '
+                   f'ContentType="{sheet_type}.sheet.main+xml"/>' + "".join(
+                       f'<Override PartName="/xl/worksheets/sheet{i}.xml" '
+                       f'ContentType="{sheet_type}.worksheet+xml"/>' for i in range(len(sheets)))
+                   + "</Types>")
+        z.writestr("_rels/.rels", f'<Relationships xmlns="{main}/package/2006/relationships">'
+                   f'<Relationship Id="r1" Type="{rel}/officeDocument" '
+                   'Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", f'<workbook xmlns="{main}/spreadsheetml/2006/main" '
+                   f'xmlns:r="{rel}"><sheets>' + "".join(
+                       f'<sheet name="{name}" sheetId="{i + 1}" r:id="s{i}"/>'
+                       for i, name in enumerate(sheets)) + "</sheets></workbook>")
+        z.writestr("xl/_rels/workbook.xml.rels",
+                   f'<Relationships xmlns="{main}/package/2006/relationships">' + "".join(
+                       f'<Relationship Id="s{i}" Type="{rel}/worksheet" '
+                       f'Target="worksheets/sheet{i}.xml"/>' for i in range(len(sheets)))
+                   + "</Relationships>")
+        for i, rows in enumerate(sheets.values()):
+            z.writestr(f"xl/worksheets/sheet{i}.xml",
+                       f'<worksheet xmlns="{main}/spreadsheetml/2006/main"><sheetData>' + "".join(
+                           f'<row r="{r + 1}">' + "".join(cell(r, c, v) for c, v in enumerate(row))
+                           + "</row>" for r, row in enumerate(rows)) + "</sheetData></worksheet>")
+
+
+def grid_file(kind, directory, simbench_run):
+    """(the file a user gives, the JSON the lab hands the engines) for each kind of grid."""
+    if kind == "simbench":
+        return None, simbench_run[0] / "grid" / "1-LV-rural1--0-sw.json"
+    source = directory / {"file": "street.json", "old": "old.json", "excel": "street.xlsx"}[kind]
+    if kind == "excel":
+        write_xlsx(source, EXCEL)
     else:
-        (tmp_path / "street.json").write_text(json.dumps(SMALL_GRID))
-        grid_file = grids.prepare(str(tmp_path / "street.json"), tmp_path).grid_file
-    rng = random.Random(5)
-    pypower, entities = started(PyPower, grid_file)
-    pandapower, same = started(PandapowerGrid, grid_file)
-    assert same == entities
+        source.write_text(json.dumps(SMALL_GRID if kind == "file" else OLD_FORMAT))
+    return source, grids.prepare(str(source), directory / "run").grid_file
+
+
+def power_flow(simulator_class, gridfile, seed=5):
+    """One power flow of *gridfile* with random loads and feed-in at every PQ bus."""
+    rng = random.Random(seed)
+    sim, entities = started(simulator_class, gridfile)
     children = entities[0]["children"]
     inputs = {c["eid"]: {"P": {"House-0.a": rng.uniform(0, 4000),
                                "PV-0.b": rng.uniform(-8000, 0)}}
               for c in children if c["type"] == "PQBus"}
-    outputs = {c["eid"]: OUTPUTS[c["type"]] + (["Vl"] if "Bus" in c["type"] else [])
-               for c in children}
-    pypower.step(0, inputs, 60)
-    pandapower.step(0, inputs, 60)
-    expected, got = pypower.get_data(outputs), pandapower.get_data(outputs)
-    for eid, attrs in outputs.items():
-        for attr in attrs:
-            tol = {"Vm": VM_TOL * expected[eid].get("Vl", 0), "Va": VA_TOL,
+    sim.step(0, inputs, 60)
+    return entities, sim.get_data({c["eid"]: OUTPUTS[c["type"]] + (
+        ["Vl"] if "Bus" in c["type"] else []) for c in children})
+
+
+@pytest.mark.parametrize("kind", ["simbench", "file", "old", "excel"])
+def test_both_engines_read_the_grids_the_lab_makes(simbench_run, tmp_path, kind):
+    """Whatever the user gives, both engines read the JSON the lab makes of it
+    (an old-format or Excel file converted with what mosaik-pypower reads in it)."""
+    source, gridfile = grid_file(kind, tmp_path, simbench_run)
+    if kind == "file":
+        assert gridfile.read_bytes() == source.read_bytes()
+    entities, expected = power_flow(PyPower, gridfile)
+    if kind in ("old", "excel"):
+        assert power_flow(PyPower, source) == (entities, expected)
+    same, got = power_flow(PandapowerGrid, gridfile)
+    assert same == entities
+    for eid, attrs in expected.items():
+        for attr, value in attrs.items():
+            tol = {"Vm": VM_TOL * attrs.get("Vl", 0), "Va": VA_TOL,
                    "I_real": CURRENT_TOL, "I_imag": CURRENT_TOL}.get(attr, FLOW_TOL)
-            assert got[eid][attr] == pytest.approx(expected[eid][attr], abs=tol), (eid, attr)
+            assert got[eid][attr] == pytest.approx(value, abs=tol), (eid, attr)
 
 
 NO_LOAD_BUS = {"bus": [["mv", "REF", 20.0], ["lv", "PQ", 0.4]],
