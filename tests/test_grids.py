@@ -16,9 +16,10 @@ import pytest
 from mosaik_components.mosaik_pypower.mosaik import PyPower
 
 from conftest import DEMO, free_port, run_scenario
-from smartgrid_lab import datagen, grids, manifest
+from smartgrid_lab import datagen, grids, manifest, runs
 from smartgrid_lab.inputs import InputError
 from smartgrid_lab.pandapower_grid import OUTPUTS, PandapowerGrid
+from smartgrid_lab.rerun import rerun_command
 from test_grid_engines import CURRENT_TOL, FLOW_TOL, VA_TOL, VM_TOL, started
 
 SIMBENCH = "simbench:1-LV-rural1--0-sw"  # 15 buses, 13 loads, 4 PV systems
@@ -248,3 +249,27 @@ def test_other_scenarios_refuse_a_grid(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("error: scenario voltage runs on the lab's grid only, not "
                                   f"on GRID={SIMBENCH}")
+
+
+def test_make_up_may_put_the_grid_file_in_the_runs_input_folder(tmp_path):
+    """`make up GRID=file` copies the file to results/<run>/input/ before the
+    master starts; the run may start there, not in a folder with anything else."""
+    (tmp_path / "mine" / "input").mkdir(parents=True)
+    args = runs.parse_args(["--results", str(tmp_path), "--run-id", "mine", "--grid",
+                            "results/mine/input/street.json"])
+    assert runs.new_run(args, "demo").grid == "results/mine/input/street.json"
+    (tmp_path / "mine" / "demo.hdf5").write_text("")
+    with pytest.raises(runs.RunError, match="already exists"):
+        runs.new_run(args, "demo")
+
+
+def test_a_rerun_runs_on_the_same_grid(tmp_path):
+    record = {"mode": "local", "scenario": {"file": "scenarios/demo.py", "name": "demo",
+                                            "params": {"grid": SIMBENCH}},
+              "simulators": {}}
+    command = rerun_command(record, tmp_path, "again")
+    assert command[command.index("--grid") + 1] == SIMBENCH
+    record.update(mode="containers", scenario={**record["scenario"], "rt_factor": 0})
+    assert f"GRID={SIMBENCH}" in rerun_command(record, tmp_path, "again")
+    record["scenario"]["params"]["grid"] = "lab"
+    assert "GRID=" in rerun_command(record, tmp_path, "again")
