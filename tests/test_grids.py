@@ -2,7 +2,7 @@
 
 A SimBench grid with its own loads, PV and 15-minute profiles, and a
 mosaik-pypower file of our own with the lab's houses and PV placed on its
-load buses; both engines read what the lab makes of them; and a grid that
+load buses; every grid engine reads what the lab makes of them; and a grid that
 cannot be used ends the run with one clear error.
 """
 
@@ -18,9 +18,8 @@ from mosaik_components.mosaik_pypower.mosaik import PyPower
 from conftest import DEMO, free_port, run_scenario
 from smartgrid_lab import datagen, grids, manifest, runs
 from smartgrid_lab.inputs import InputError
-from smartgrid_lab.pandapower_grid import OUTPUTS, PandapowerGrid
 from smartgrid_lab.rerun import rerun_command
-from test_grid_engines import CURRENT_TOL, FLOW_TOL, VA_TOL, VM_TOL, started
+from test_grid_engines import ENGINES, assert_same_results, random_loads, started
 
 SIMBENCH = "simbench:1-LV-rural1--0-sw"  # 15 buses, 13 loads, 4 PV systems
 UNTIL = 13 * 3600  # s: the run on a grid file ends at 13:00, its PV at noon
@@ -179,36 +178,27 @@ def grid_file(kind, directory, simbench_run):
     return source, grids.prepare(str(source), directory / "run").grid_file
 
 
-def power_flow(simulator_class, gridfile, seed=5):
-    """One power flow of *gridfile* with random loads and feed-in at every PQ bus."""
-    rng = random.Random(seed)
-    sim, entities = started(simulator_class, gridfile)
-    children = entities[0]["children"]
-    inputs = {c["eid"]: {"P": {"House-0.a": rng.uniform(0, 4000),
-                               "PV-0.b": rng.uniform(-8000, 0)}}
-              for c in children if c["type"] == "PQBus"}
-    sim.step(0, inputs, 60)
-    return entities, sim.get_data({c["eid"]: OUTPUTS[c["type"]] + (
-        ["Vl"] if "Bus" in c["type"] else []) for c in children})
-
-
+@pytest.mark.parametrize("engine", sorted(ENGINES))
 @pytest.mark.parametrize("kind", ["simbench", "file", "old", "excel"])
-def test_both_engines_read_the_grids_the_lab_makes(simbench_run, tmp_path, kind):
-    """Whatever the user gives, both engines read the JSON the lab makes of it
+def test_every_engine_reads_the_grids_the_lab_makes(simbench_run, tmp_path, kind, engine):
+    """Whatever the user gives, every engine reads the JSON the lab makes of it
     (an old-format or Excel file converted with what mosaik-pypower reads in it)."""
     source, gridfile = grid_file(kind, tmp_path, simbench_run)
     if kind == "file":
         assert gridfile.read_bytes() == source.read_bytes()
-    entities, expected = power_flow(PyPower, gridfile)
-    if kind in ("old", "excel"):
-        assert power_flow(PyPower, source) == (entities, expected)
-    same, got = power_flow(PandapowerGrid, gridfile)
+    pypower, entities = started(PyPower, gridfile)
+    sim, same = started(ENGINES[engine], gridfile)
     assert same == entities
-    for eid, attrs in expected.items():
-        for attr, value in attrs.items():
-            tol = {"Vm": VM_TOL * attrs.get("Vl", 0), "Va": VA_TOL,
-                   "I_real": CURRENT_TOL, "I_imag": CURRENT_TOL}.get(attr, FLOW_TOL)
-            assert got[eid][attr] == pytest.approx(value, abs=tol), (eid, attr)
+    children = entities[0]["children"]
+    inputs = random_loads(random.Random(5), children)
+    pypower.step(0, inputs, 60)
+    sim.step(0, inputs, 60)
+    assert_same_results(pypower, sim, children, (kind, engine))
+    if kind in ("old", "excel"):
+        original, original_entities = started(PyPower, source)
+        original.step(0, inputs, 60)
+        assert original_entities == entities
+        assert_same_results(original, pypower, children, (kind, "converted"))
 
 
 NO_LOAD_BUS = {"bus": [["mv", "REF", 20.0], ["lv", "PQ", 0.4]],

@@ -6,7 +6,7 @@ A scenario that takes a grid calls :func:`prepare` with the user's choice:
   and ``data/pv.csv``, read where they are (so the default run is unchanged);
 - a path: any grid file mosaik-pypower reads (JSON, new or old format, or
   Excel ``.xlsx``). The engines are handed it in mosaik-pypower's new JSON
-  format, the one both engines read: a new-format JSON file byte for byte,
+  format, the one every grid engine reads: a new-format JSON file byte for byte,
   anything else converted through mosaik-pypower's own readers. Such a file
   brings no profiles, so houses and PV systems are placed by :func:`placed`;
 - ``simbench:<code>``: a SimBench benchmark grid (the ``simbench`` package
