@@ -19,6 +19,12 @@ EX_FILE = exercises/$(EX)/exercise.toml
 EX_SCENARIO = $(shell sed -n 's/^scenario = "\([a-z0-9_-]*\)".*/\1/p' $(EX_FILE) 2>/dev/null)
 EX_SERVICES = $(shell $(PY) -m smartgrid_lab.exercises services $(EX))
 RUN_ID := $(or $(RUN_ID),$(shell date -u +%Y%m%d-%H%M%S)-$(EX))
+# The grid the demo simulates (README, "Grids"): empty = the lab's data/grid.json,
+# a mosaik-pypower grid file, or simbench:<code>. `make up` copies a file into the
+# run's folder, where the master container reads it.
+GRID ?=
+GRID_FILE = $(filter-out simbench:%,$(GRID))
+LAB_GRID = $(if $(GRID_FILE),results/$(RUN_ID)/input/$(notdir $(GRID_FILE)),$(GRID))
 SERVICE ?= master
 
 # Containers run as the invoking user, so results/ stays theirs; as root, they
@@ -36,7 +42,7 @@ COMPOSE_TOOL := $(shell docker compose version >/dev/null 2>&1 && echo "docker c
 LAB_OWNER := $(shell id -un | tr -cd 'a-z0-9_-')
 LAB_CHECKOUT := $(CURDIR)
 COMPOSE_PROJECT ?= sgl-$(LAB_OWNER)-$(shell printf '%s' "$(CURDIR)" | sha1sum | cut -c1-8)
-COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml
+COMPOSE = $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT) -f compose.yaml$(if $(GRID), -f compose.grid.yaml)
 # ENGINE=swarm: the simulators run as services of the swarm this engine manages
 # (stack $(COMPOSE_PROJECT), derived from compose.yaml by smartgrid_lab.swarm),
 # the master and the page here; PLACE_GRID=<label> pins grid to nodes labelled so.
@@ -228,9 +234,10 @@ check-images: check-swap
 	    echo "error: BUILD=0 but the image $$image is missing: 'make images' builds it." >&2; exit 2; }; done
 
 .PHONY: up
-up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator); page at :8000
+up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator; GRID=); page at :8000
 	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
 	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
+	@$(if $(and $(GRID),$(filter swarm,$(ENGINE))),echo "error: GRID=$(GRID) runs on the Compose engine only: on a swarm the simulators could not read the grid's files, which are in results/ on this machine." >&2; exit 2,true)
 	@$(if $(filter swarm,$(ENGINE)),$(PY) -m smartgrid_lab.swarm check && { $(MAKE) --no-print-directory down >/dev/null 2>&1 || true; },$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true)
 	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
@@ -242,10 +249,12 @@ up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in c
 	  echo "error: port $$port on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or leave LAB_WEB_PORT out to take the first free port." >&2; exit 2; }; fi; \
 	export LAB_WEB_PORT=$$port; \
 	mkdir -p results/$(RUN_ID); \
+	$(if $(GRID_FILE),{ test -f "$(GRID_FILE)" || { echo "error: GRID=$(GRID_FILE): there is no such file (a mosaik-pypower grid file, .json or .xlsx, or simbench:<code>)." >&2; exit 2; }; \
+	  mkdir -p results/$(RUN_ID)/input && cp "$(GRID_FILE)" results/$(RUN_ID)/input/; };) \
 	$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID);) \
 	echo "Lab $(COMPOSE_PROJECT): exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$$port"; \
 	$(start-$(ENGINE)) \
-	$(image-ids) LAB_RUN_ID=$(RUN_ID) $(RUN_COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
+	$(image-ids) LAB_RUN_ID=$(RUN_ID) LAB_GRID="$(LAB_GRID)" $(RUN_COMPOSE) run --rm $(TTY_FLAG) master; status=$$?; \
 	$(PY) -m smartgrid_lab.swarm record results/$(RUN_ID) $(ENGINE) $$nodes; \
 	$(if $(filter 0,$(HOST_UID)),chown -R 0:0 results/$(RUN_ID);) \
 	if [ $$status -eq 0 ]; then \
@@ -293,8 +302,8 @@ swarm-images: $(if $(filter 0,$(BUILD)),check-images,images)  ## copy the exerci
 	    | ssh $$node docker load || { echo "error: copying the images to $$node failed (see above): can 'ssh $$node docker info' run?" >&2; exit 1; }; done
 
 .PHONY: run-local
-run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=)
-	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(EX) --run-id $(RUN_ID)-local \
+run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=, GRID=)
+	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(EX) --run-id $(RUN_ID)-local $(if $(GRID),--grid "$(GRID)") \
 	  --rt-factor $(LAB_RT_FACTOR) --serve $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),8000) \
 	  $(foreach swap,$(SWAP),--swap $(firstword $(subst =, ,$(swap)))=services/$(lastword $(subst =, ,$(swap)))/simulator.py:Simulator)
 

@@ -163,7 +163,7 @@ def grid_files(tmp_path_factory) -> dict[str, str]:
 def started(simulator_class, gridfile=GRIDFILE, **params):
     sim = simulator_class()
     sim.init("Grid-0", step_size=60, **params)
-    return sim, sim.create(1, "Grid", gridfile=gridfile)
+    return sim, sim.create(1, "Grid", gridfile=str(gridfile))
 
 
 def random_loads(rng, children, scale=1):

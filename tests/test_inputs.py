@@ -474,7 +474,7 @@ def test_pv_wrong_header(tmp_path):
     path = pv_variant(tmp_path, 2, "Time,P_W")
     message = error_of(check_pv, path, STEPS)
     assert message == f"{path}, line 2: the header is 'Time,P_W'; expected the header " \
-                      "'Date,P' on line 2."
+                      "'Date,P' (or 'Date,P_0,P_1,...') on line 2."
 
 
 def test_pv_missing_model_name(tmp_path):

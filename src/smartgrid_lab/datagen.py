@@ -127,9 +127,9 @@ def grid_case() -> dict:
     }
 
 
-def grid_json() -> str:
-    """Serialise :func:`grid_case` with one table row per line (diffable)."""
-    case = grid_case()
+def grid_json(case: dict | None = None) -> str:
+    """Serialise *case* (default :func:`grid_case`) with one table row per line (diffable)."""
+    case = case or grid_case()
     parts = []
     for key in sorted(case):
         value = case[key]

@@ -1,28 +1,30 @@
 """The parts every scenario of the lab's grid shares, so each scenario file
 shows only what makes it different.
 
-The lab's grid (``data/grid.json``, mosaik-pypower) with its households
-(``data/households.data``, mosaik-householdsim) connected to their nodes;
-recording the grid; and the visualiser's topology.
+The grid (by default the lab's ``data/grid.json``, mosaik-pypower; the demo
+takes any grid, see smartgrid_lab.grids) with its households (mosaik-householdsim)
+connected to their nodes; recording the grid; and the visualiser's topology.
 """
 
 from pathlib import Path
 
 from mosaik.util import connect_many_to_one
 
-from smartgrid_lab import datagen
+from smartgrid_lab import datagen, grids
 
 DATA = Path(__file__).resolve().parents[2] / "data"
-STEP = 60  # seconds: the profiles have one value a minute
+STEP = grids.LAB_STEP  # seconds: the lab's profiles have one value a minute
 
 
 class LabGrid:
-    """The grid and its households, created and connected in ``world``."""
+    """The grid and its households, created and connected in ``world``: the
+    lab's, or the one *inputs* (smartgrid_lab.grids.prepare) describes."""
 
-    def __init__(self, world, grid_sim, household_sim):
-        grid = grid_sim.Grid(gridfile=str(DATA / datagen.GRID_FILE)).children
+    def __init__(self, world, grid_sim, household_sim, inputs: grids.GridInputs | None = None):
+        inputs = inputs or grids.prepare(None, DATA)
+        grid = grid_sim.Grid(gridfile=str(inputs.grid_file)).children
         self.houses = household_sim.ResidentialLoads(
-            sim_start=datagen.START, profile_file=str(DATA / datagen.HOUSEHOLDS_FILE),
+            sim_start=datagen.START, profile_file=str(inputs.households_file),
             grid_name=datagen.GRID_NAME,
         ).children
         self.nodes = [e for e in grid if e.type in ("RefBus", "PQBus")]
@@ -34,10 +36,6 @@ class LabGrid:
         for house, node in self.house_node.items():
             world.connect(house, self.buses[node], ("P_out", "P"))
 
-    def feeder_nodes(self) -> list[str]:
-        """The low-voltage nodes along the feeders (not the transformer's)."""
-        return sorted(eid for eid in self.buses if eid.startswith("node_"))
-
     def record(self, world, db) -> None:
         """Record the households and every node's and branch's power flow."""
         connect_many_to_one(world, self.houses, db, "P_out")
@@ -45,7 +43,7 @@ class LabGrid:
         connect_many_to_one(world, self.branches, db, "P_from", "Q_from", "P_to", "Q_to")
 
     def show(self, world, web_sim, devices, device_type: str, band=(0.97, 1.03),
-             p_range=(-10_000, 0), hidden=()):
+             p_range=(-10_000, 0), hidden=(), device_attrs=None):
         """The visualiser's topology: nodes coloured by voltage, houses and devices.
 
         ``band`` (p.u.) is the voltage band: the node colours run from green
@@ -53,7 +51,8 @@ class LabGrid:
         further out, and the page rings the nodes outside the band.
         ``p_range`` (W) is the devices' power scale: generators (PV) feed in,
         negative; devices with a positive range (electric cars) are drawn as
-        loads. Entities of the ``hidden`` types stay off the page (mosaik-web
+        loads; ``device_attrs`` names each device's power attribute if not
+        ``P``. Entities of the ``hidden`` types stay off the page (mosaik-web
         draws a cable as a link between its two buses and fails on a cable
         that a controller reads too). Returns the topology, for a scenario to
         add entities to.
@@ -63,13 +62,16 @@ class LabGrid:
         topology = web_sim.Topology()
         connect_many_to_one(world, self.nodes, topology, "P", "Vm")
         connect_many_to_one(world, self.houses, topology, "P_out")
-        connect_many_to_one(world, devices, topology, "P")
+        for device, attr in zip(devices, device_attrs or ["P"] * len(devices)):
+            world.connect(device, topology, (attr, "P"))
         lv_volts = min(bus["Vl"] for bus in world.get_data(self.nodes, "Vl").values())
+        trafos = [branch for branch in self.branches if branch.type == "Transformer"]
+        rating = sum(trafo["S_r"] for trafo in world.get_data(trafos, "S_r").values())
         margin = (band[1] - band[0]) / 2
         web_sim.set_etypes({
             "RefBus": {"cls": "refbus", "attr": "P", "unit": "P [W]",
                        "default": 0, "min": 0, "max": 100_000,
-                       "rating": datagen.TRAFO_S_R_MVA * 1e6},
+                       "rating": rating},
             "PQBus": {"cls": "pqbus", "attr": "Vm", "unit": "U [V]", "default": lv_volts,
                       "min": (band[0] - margin) * lv_volts, "max": (band[1] + margin) * lv_volts,
                       "nominal": lv_volts, "band": list(band)},

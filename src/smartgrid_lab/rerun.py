@@ -24,15 +24,19 @@ def rerun_command(record: dict, results: Path, run_id: str) -> list[str]:
     """The command that repeats the run described by *record*."""
     scenario = str(REPO / record["scenario"]["file"])
     exercise = record.get("exercise") or record["scenario"]["name"]
+    grid = record["scenario"].get("params", {}).get("grid", "lab")
+    grid = "" if grid == "lab" else grid
     if record["mode"] == "containers":
         swaps = [f"{sim['service']}={sim['image'].removeprefix('smartgrid-lab/')}"
                  for sim in record["simulators"].values()
                  if sim.get("image") and sim["image"] != f"smartgrid-lab/{sim['service']}"]
         return ["make", "--no-print-directory", "up", f"EX={exercise}", f"RUN_ID={run_id}",
-                f"LAB_RT_FACTOR={record['scenario']['rt_factor']}", f"SWAP={' '.join(swaps)}"]
+                f"LAB_RT_FACTOR={record['scenario']['rt_factor']}", f"SWAP={' '.join(swaps)}",
+                f"GRID={grid}"]
     swaps = [f"--swap={name}={sim['python']}" for name, sim in record["simulators"].items()]
     return [sys.executable, scenario, "--results", str(results), "--run-id", run_id,
-            "--exercise", exercise, "--serve", "127.0.0.1:0", *swaps]
+            "--exercise", exercise, "--serve", "127.0.0.1:0", *swaps,
+            *(["--grid", grid] if grid else [])]
 
 
 def differences(before: dict, after: dict) -> list[str]:

@@ -49,6 +49,13 @@ class Run:
     page: object = None
     """The visualiser (``world.start`` of smartgrid_lab.web), if the scenario
     shows the run: the runner tells it how the run ended."""
+    params: dict = dataclasses.field(default_factory=dict)
+    """The scenario's parameters, for the manifest; ``create_scenario`` may
+    complete them (the step its grid needs)."""
+    grid: str | None = None
+    """The grid the user chose (``--grid``, GRID=), for a scenario that takes one."""
+    grid_facts: dict | None = None
+    """What the scenario says about its grid, for the manifest."""
 
     def start_page(self, world, **params):
         """Start the scenario's visualiser ("Web"), following the exercise's
@@ -119,9 +126,13 @@ def parse_args(argv):
                         help="run another simulator class in place of NAME (or its service "
                              "name); MODULE may be a file, services/mine/simulator.py (local "
                              "runs; in containers, swap the service instead: make up SWAP=...)")
+    parser.add_argument("--grid", default=os.environ.get("LAB_GRID") or None,
+                        help="the grid to simulate: a mosaik-pypower grid file (.json, .xlsx) "
+                             "or simbench:<code>; default the lab's data/grid.json "
+                             "(scenarios that take a grid: the demo)")
     parser.add_argument("--until", type=int, default=None, metavar="SECONDS",
-                        help="end the run after this much simulated time (default: the "
-                             "scenario's whole day), e.g. for a quick try")
+                        help="end the run after this many simulated seconds "
+                             "(default: the scenario's end, a day)")
     parser.add_argument("--exercise", default=os.environ.get("LAB_EXERCISE"),
                         help="the exercise this run is for, which `make grade` grades it on "
                              "(default: the scenario's name)")
@@ -156,7 +167,7 @@ def swapped_in(described: dict, swaps: list[str]) -> dict:
     return swapped
 
 
-def new_run(args, scenario: str) -> Run:
+def new_run(args, scenario: str, params: dict | None = None) -> Run:
     run_id = args.run_id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{scenario}"
     if not RUN_ID.fullmatch(run_id):
         raise RunError(
@@ -164,11 +175,12 @@ def new_run(args, scenario: str) -> Run:
             "starting with a letter or digit, at most 80 characters."
         )
     directory = args.results / run_id
-    if directory.exists() and any(directory.iterdir()):
+    # (`make up GRID=file` puts the file in input/ first, where the master container sees it)
+    if directory.exists() and any(path.name != "input" for path in directory.iterdir()):
         raise RunError(f"run {run_id!r} already exists in {directory}: choose another run id.")
     directory.mkdir(parents=True, exist_ok=True)
     return Run(run_id, directory, directory / f"{scenario}.hdf5", args.remote, args.serve,
-               args.exercise or scenario)
+               args.exercise or scenario, params=dict(params or {}), grid=args.grid)
 
 
 def service_images() -> dict[str, tuple[str, str]]:
@@ -231,15 +243,25 @@ def reached_the_end(world, until: int) -> bool:
 
 
 def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
-         params: dict, argv=None) -> int:
-    """Run ``create_scenario`` until ``until`` (seconds); return the exit code."""
+         params: dict, argv=None, takes_grid: bool = False) -> int:
+    """Run ``create_scenario`` until ``until`` (seconds); return the exit code.
+
+    A scenario that *takes_grid* finds the user's grid in ``run.grid`` and
+    puts what the manifest should say about it in ``run.grid_facts``.
+    """
     numeric.ensure()
     args = parse_args(argv)
-    until = args.until or until
     scenario = Path(scenario_file).stem
+    until = args.until or until
     try:
+        if args.grid and not takes_grid:
+            raise RunError(f"scenario {scenario} runs on the lab's grid only, not on "
+                           f"GRID={args.grid}: the demo takes another grid (make run-local "
+                           "GRID=...).")
+        if takes_grid:
+            params = {**params, "grid": args.grid or "lab"}
         sim_config = swapped(sim_config, args.swap)
-        run = new_run(args, scenario)
+        run = new_run(args, scenario, params)
     except RunError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -249,7 +271,7 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     else:
         sim_config = simulators.in_process(sim_config)
 
-    record = describe_run(run, scenario_file, sim_config, params, until, args.rt_factor)
+    record = describe_run(run, scenario_file, sim_config, until, args.rt_factor)
     record["exercise"] = run.exercise
     record["swapped"] = swapped_in(record["simulators"], args.swap)
     record["page"] = os.environ.get("LAB_PAGE") if args.remote else f"http://{args.serve}"
@@ -258,6 +280,8 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
           f"results in {shown(run.directory)}", flush=True)
     started = time.monotonic()
     outcome = run_world(sim_config, create_scenario, run, until, args.rt_factor)
+    if run.grid_facts:
+        record["grid"] = run.grid_facts
     record.update(outcome, simulators=describe_simulators(sim_config),  # with their reports
                   finished_utc=datetime.now(UTC).isoformat(),
                   wall_seconds=round(time.monotonic() - started, 3))
@@ -286,9 +310,10 @@ def main(scenario_file: str, sim_config: dict, create_scenario, until: int,
     return exit_code
 
 
-def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, until: int,
+def describe_run(run: Run, scenario_file: str, sim_config: dict, until: int,
                  rt_factor: float) -> dict:
-    """The manifest's account of what is about to run."""
+    """The manifest's account of what is about to run (``run.params`` as the
+    scenario completes them)."""
     return {
         "run_id": run.run_id,
         "mode": "containers" if run.remote else "local",
@@ -296,7 +321,7 @@ def describe_run(run: Run, scenario_file: str, sim_config: dict, params: dict, u
             "name": Path(scenario_file).stem,
             "file": shown(Path(scenario_file).resolve()),
             "sha256": manifest.sha256_file(scenario_file),
-            "params": params,
+            "params": run.params,
             "until": until,
             "rt_factor": rt_factor,
         },

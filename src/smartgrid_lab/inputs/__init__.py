@@ -23,16 +23,24 @@ from smartgrid_lab.inputs.grid import check_grid
 from smartgrid_lab.inputs.households import check_households
 from smartgrid_lab.inputs.pv import check_pv
 
-__all__ = ["InputError", "check_grid", "check_households", "check_pv", "check_inputs"]
+__all__ = ["InputError", "check_grid", "check_households", "check_pv", "check_inputs",
+           "check_files"]
 
 
 def check_inputs(data_dir, grid_name: str, steps: int, *, start=None) -> None:
-    """Check grid.json, households.data and pv.csv in *data_dir*; raise InputError.
+    """Check grid.json, households.data and pv.csv in *data_dir*; raise InputError."""
+    data_dir = Path(data_dir)
+    check_files(data_dir / GRID_FILE, data_dir / HOUSEHOLDS_FILE, data_dir / PV_FILE,
+                grid_name, steps, start=start)
+
+
+def check_files(grid_file, households_file, pv_file, grid_name: str, steps: int, *,
+                start=None, pv_resolution: int = 1) -> None:
+    """Check a grid, its household and its PV file; raise InputError.
 
     The houses must sit on PQ buses of this grid, and both series must cover
     *steps* one-minute steps from *start* (default: each series' own start).
     """
-    data_dir = Path(data_dir)
-    buses = check_grid(data_dir / GRID_FILE)
-    check_households(data_dir / HOUSEHOLDS_FILE, grid_name, buses, steps, start=start)
-    check_pv(data_dir / PV_FILE, steps, start=start)
+    buses = check_grid(grid_file)
+    check_households(households_file, grid_name, buses, steps, start=start)
+    check_pv(pv_file, steps, start=start, resolution=pv_resolution)

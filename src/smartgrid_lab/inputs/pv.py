@@ -1,4 +1,5 @@
-"""pv.csv, as mosaik-csv reads it: a model line, a header, one row a minute."""
+"""pv.csv, as mosaik-csv reads it: a model line, a header, one row a minute
+(or every *resolution* minutes)."""
 
 import math
 import re
@@ -12,12 +13,14 @@ MINUTE = timedelta(minutes=1)
 MODEL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def check_pv(path, steps: int, *, start=None, model: str | None = "PV") -> None:
+def check_pv(path, steps: int, *, start=None, model: str | None = "PV",
+             resolution: int = 1) -> None:
     """Check a PV series in mosaik-csv's format.
 
     Line 1 the model name (*model*, the name the scenario creates entities
-    with), line 2 the header ``Date,P``, then ``YYYY-MM-DD HH:MM:SS,P`` every
-    minute with a finite P ≤ 0 W (feed-in is negative in mosaik-pypower),
+    with), line 2 the header ``Date,P`` (or ``Date,P_0,P_1,...``: one column
+    per PV system), then ``YYYY-MM-DD HH:MM:SS,P`` every *resolution*
+    minutes with a finite P ≤ 0 W (feed-in is negative in mosaik-pypower),
     enough rows for *steps* one-minute steps from *start*. pandas would
     otherwise read a bad value as NaN or turn the column into strings, and
     mosaik-csv repeats the last row (or uses the last row from the start)
@@ -39,29 +42,14 @@ def check_pv(path, steps: int, *, start=None, model: str | None = "PV") -> None:
              f"the model name{f' {model!r}' if model else ''} alone on line 1, "
              "then the header 'Date,P'")
     header = lines[1] if len(lines) > 1 else ""
-    if header != "Date,P":
-        fail(2, f"the header is {_show(header)}", "the header 'Date,P' on line 2")
+    columns = header.split(",")[1:]
+    if header != "Date,P" and (not columns or columns != [f"P_{i}" for i in range(len(columns))]):
+        fail(2, f"the header is {_show(header)}",
+             "the header 'Date,P' (or 'Date,P_0,P_1,...') on line 2")
+    step = resolution * MINUTE
+    every = "a minute" if resolution == 1 else f"{resolution} minutes"
 
-    rows = lines[2:]
-    while rows and rows[-1] == "":  # pandas skips trailing blank lines
-        rows.pop()
-    first = prev = None
-    for k, line in enumerate(rows):
-        n = k + 3
-        if not line:
-            fail(n, "the line is empty", row_form)
-        if "," not in line:
-            fail(n, f"the row {_show(line)} has no P value", row_form)
-        date_text, p_text = line.split(",", 1)
-        date = _parse_date(date_text, seconds=True)
-        if date is None:
-            fail(n, f"the date {_show(date_text)} is not a date 'YYYY-MM-DD HH:MM:SS' "
-                 "(years 1900-2200)", row_form)
-        if prev is not None and date != prev + MINUTE:
-            how = "is not after" if date <= prev else "is more than a minute after"
-            fail(n, f"the date {date_text} {how} the previous row's {prev:%Y-%m-%d %H:%M:%S}",
-                 f"{prev + MINUTE:%Y-%m-%d %H:%M:%S} (one row per minute, strictly increasing)")
-        first, prev = first or date, date
+    def check_power(n, p_text):
         p = _number(p_text)
         if p is None:
             fail(n, f"P is {_show(p_text)}" + (" (empty)" if not p_text else
@@ -73,6 +61,33 @@ def check_pv(path, steps: int, *, start=None, model: str | None = "PV") -> None:
                                           if p > 0 else ", implausibly large"),
                  f"-{MAX_POWER_W:g} W ≤ P ≤ 0 W (PV feed-in is negative in mosaik-pypower)")
 
+    rows = lines[2:]
+    while rows and rows[-1] == "":  # pandas skips trailing blank lines
+        rows.pop()
+    first = prev = None
+    for k, line in enumerate(rows):
+        n = k + 3
+        if not line:
+            fail(n, "the line is empty", row_form)
+        if "," not in line:
+            fail(n, f"the row {_show(line)} has no P value", row_form)
+        date_text, *p_texts = line.split(",", len(columns))
+        date = _parse_date(date_text, seconds=True)
+        if date is None:
+            fail(n, f"the date {_show(date_text)} is not a date 'YYYY-MM-DD HH:MM:SS' "
+                 "(years 1900-2200)", row_form)
+        if prev is not None and date != prev + step:
+            how = "is not after" if date <= prev else f"is more than {every} after"
+            fail(n, f"the date {date_text} {how} the previous row's {prev:%Y-%m-%d %H:%M:%S}",
+                 f"{prev + step:%Y-%m-%d %H:%M:%S} (one row "
+                 f"{'per minute' if resolution == 1 else 'every ' + every}, strictly increasing)")
+        first, prev = first or date, date
+        if len(p_texts) != len(columns):
+            fail(n, f"the row has {len(p_texts)} values, but the header names {len(columns)}",
+                 row_form)
+        for p_text in p_texts:
+            check_power(n, p_text)
+
     if first is None:
         fail(2, "the file has no data rows after the header", row_form)
     sim_start = start or first
@@ -80,9 +95,9 @@ def check_pv(path, steps: int, *, start=None, model: str | None = "PV") -> None:
         fail(3, f"the series starts at {first:%Y-%m-%d %H:%M:%S}, after the simulation "
              f"start {sim_start:%Y-%m-%d %H:%M:%S} (mosaik-csv would then use the last row)",
              "a first row at or before the simulation start")
-    needed = int((sim_start - first).total_seconds() // 60) + steps
+    needed = (int((sim_start - first).total_seconds() // 60) + steps - 1) // resolution + 1
     if len(rows) < needed:
         fail(2 + len(rows), f"the file has {len(rows)} data rows ({first:%Y-%m-%d %H:%M:%S} to "
              f"{prev:%Y-%m-%d %H:%M:%S}), too few for {steps} one-minute steps from "
              f"{sim_start:%Y-%m-%d %H:%M:%S}",
-             f"{needed} rows (up to {first + (needed - 1) * MINUTE:%Y-%m-%d %H:%M:%S})")
+             f"{needed} rows (up to {first + (needed - 1) * step:%Y-%m-%d %H:%M:%S})")
