@@ -237,7 +237,8 @@ check-images: check-swap
 up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in containers (EX=voltage; SWAP=pv=mypv swaps a simulator; GRID=); page at :8000
 	@for swap in $(SWAP); do case " $(EX_SERVICES) " in *" $${swap%%=*} "*) ;; *) \
 	  echo "error: SWAP=$$swap: exercise '$(EX)' runs no '$${swap%%=*}' service; it runs: $(EX_SERVICES)." >&2; exit 2;; esac; done
-	@$(if $(and $(GRID),$(filter swarm,$(ENGINE))),echo "error: GRID=$(GRID) runs on the Compose engine only: on a swarm the simulators could not read the grid's files, which are in results/ on this machine." >&2; exit 2,true)
+	@if [ -n "$(GRID)" ] && [ "$(ENGINE)" = swarm ]; then \
+	  echo "error: GRID=$(GRID) runs on the Compose engine only: on a swarm the simulators could not read the grid's files (they are in results/ on this machine)." >&2; exit 2; fi
 	@$(if $(filter swarm,$(ENGINE)),$(PY) -m smartgrid_lab.swarm check && { $(MAKE) --no-print-directory down >/dev/null 2>&1 || true; },$(COMPOSE) down --remove-orphans >/dev/null 2>&1 || true)
 	@test -z "$$(ls -A results/$(RUN_ID) 2>/dev/null)" || { \
 	  echo "error: run '$(RUN_ID)' already exists in results/$(RUN_ID): choose another RUN_ID." >&2; exit 2; }
@@ -249,8 +250,9 @@ up: venv $(if $(filter 0,$(BUILD)),check-images,images)  ## run an exercise in c
 	  echo "error: port $$port on $(LAB_WEB_BIND) is already in use, so the visualiser cannot be published there. Stop whatever uses it (another lab? 'make down' in its folder) or leave LAB_WEB_PORT out to take the first free port." >&2; exit 2; }; fi; \
 	export LAB_WEB_PORT=$$port; \
 	mkdir -p results/$(RUN_ID); \
-	$(if $(GRID_FILE),{ test -f "$(GRID_FILE)" || { echo "error: GRID=$(GRID_FILE): there is no such file (a mosaik-pypower grid file, .json or .xlsx, or simbench:<code>)." >&2; exit 2; }; \
-	  mkdir -p results/$(RUN_ID)/input && cp "$(GRID_FILE)" results/$(RUN_ID)/input/; };) \
+	if [ -n "$(GRID_FILE)" ]; then test -f "$(GRID_FILE)" || { \
+	  echo "error: GRID=$(GRID_FILE): there is no such file (a mosaik-pypower grid file: .json or .xlsx; or simbench:<code>)." >&2; exit 2; }; \
+	  mkdir -p results/$(RUN_ID)/input && cp "$(GRID_FILE)" results/$(RUN_ID)/input/; fi; \
 	$(if $(filter 0,$(HOST_UID)),chown $(LAB_UID):$(LAB_GID) results/$(RUN_ID);) \
 	echo "Lab $(COMPOSE_PROJECT): exercise $(EX); the visualiser is at http://$(LAB_WEB_BIND):$$port"; \
 	$(start-$(ENGINE)) \
@@ -301,10 +303,13 @@ swarm-images: $(if $(filter 0,$(BUILD)),check-images,images)  ## copy the exerci
 	  docker save $(foreach s,$(filter-out web recorder,$(EX_SERVICES)),smartgrid-lab/$(call swap-of,$(s))) \
 	    | ssh $$node docker load || { echo "error: copying the images to $$node failed (see above): can 'ssh $$node docker info' run?" >&2; exit 1; }; done
 
+# The page of an in-process run: LAB_WEB_PORT, or the first free port from 8000.
+LOCAL_PAGE = $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),$$($(PY) -m smartgrid_lab.listening --free-from 8000 $(LAB_WEB_BIND)))
+
 .PHONY: run-local
 run-local: venv check-exercise  ## run an exercise with every simulator in this process (no Docker; EX=, SWAP=, GRID=)
 	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(EX) --run-id $(RUN_ID)-local $(if $(GRID),--grid "$(GRID)") \
-	  --rt-factor $(LAB_RT_FACTOR) --serve $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),8000) \
+	  --rt-factor $(LAB_RT_FACTOR) --serve $(LOCAL_PAGE) \
 	  $(foreach swap,$(SWAP),--swap $(firstword $(subst =, ,$(swap)))=services/$(lastword $(subst =, ,$(swap)))/simulator.py:Simulator)
 
 # --- Data -------------------------------------------------------------------
@@ -359,7 +364,7 @@ student-copy: venv  ## the lab without the exercises' solutions, for students: m
 run-solution: venv check-exercise  ## run an exercise with its reference solution, in-process: make run-solution EX=voltage [SOLUTIONS=path]
 	@test -f $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py || { echo "error: no solution of exercise $(SIM_EX) in $(SOLUTIONS)/$(SIM_EX)/solution/simulator.py (a student copy has none; SOLUTIONS=<path> says where the teacher keeps them)." >&2; exit 2; }
 	$(PY) scenarios/$(EX_SCENARIO).py --exercise $(SIM_EX) --run-id $(RUN_ID)-solution \
-	  --serve $(LAB_WEB_BIND):$(or $(LAB_WEB_PORT),8000) \
+	  --serve $(LOCAL_PAGE) \
 	  --swap $(SIM_SERVICE)=$(abspath $(SOLUTIONS))/$(SIM_EX)/solution/simulator.py:Simulator
 .PHONY: rerun
 rerun: venv  ## rerun a run from its manifest and say if it is identical: make rerun RUN=<id>

@@ -7,7 +7,9 @@ cannot be used ends the run with one clear error.
 """
 
 import json
+import os
 import random
+import shutil
 import zipfile
 
 import h5py
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from mosaik_components.mosaik_pypower.mosaik import PyPower
 
-from conftest import DEMO, free_port, run_scenario
+from conftest import DEMO, REPO, free_port, make_in, run_scenario
 from smartgrid_lab import datagen, grids, manifest, runs
 from smartgrid_lab.inputs import InputError
 from smartgrid_lab.rerun import rerun_command
@@ -263,3 +265,32 @@ def test_a_rerun_runs_on_the_same_grid(tmp_path):
     assert f"GRID={SIMBENCH}" in rerun_command(record, tmp_path, "again")
     record["scenario"]["params"]["grid"] = "lab"
     assert "GRID=" in rerun_command(record, tmp_path, "again")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("kind", ["simbench", "file"])
+def test_make_up_and_run_local_on_another_grid_agree(tmp_path, kind):
+    """The user's commands, `make up GRID=...` in containers and `make
+    run-local GRID=...` in one process, on a SimBench grid and on a grid file:
+    both complete on that grid, with bit-identical datasets."""
+    grid = SIMBENCH
+    if kind == "file":
+        grid = tmp_path / "small.json"
+        grid.write_text(json.dumps(SMALL_GRID))
+    run_id, project = f"test-grid-{kind}-{os.getpid()}", f"sgl-test-grid-{os.getpid()}"
+    settings = [f"GRID={grid}", f"RUN_ID={run_id}"]
+    try:
+        up = make_in(REPO, "up", *settings, f"COMPOSE_PROJECT={project}",
+                     f"LAB_WEB_PORT={free_port()}")
+        assert up.returncode == 0, up.stdout + up.stderr
+        local = make_in(REPO, "run-local", *settings, f"LAB_WEB_PORT={free_port()}")
+        assert local.returncode == 0, local.stdout + local.stderr
+        remote, here = (json.loads((REPO / "results" / name / "manifest.json").read_text())
+                        for name in (run_id, f"{run_id}-local"))
+        assert remote["status"] == here["status"] == "completed"
+        assert remote["grid"]["sha256"] == here["grid"]["sha256"]
+        assert remote["hdf5"]["datasets"] == here["hdf5"]["datasets"]
+    finally:
+        make_in(REPO, "down", f"COMPOSE_PROJECT={project}", f"GRID={grid}")
+        for name in (run_id, f"{run_id}-local"):
+            shutil.rmtree(REPO / "results" / name, ignore_errors=True)
