@@ -7,7 +7,9 @@ Sections (``--only`` picks some): ``inprocess`` and ``containers`` (the demo
 day both ways, and their ratio on a line of its own), ``split`` (where a
 step's time goes, from cProfile), ``engines`` (each grid engine on the same
 day), ``numeric`` (what the lab's fixed numeric kernels cost), ``grading``
-(a class's submissions graded with JOBS=1 and JOBS=2). Figures, not
+(a class's submissions graded with JOBS=1 and JOBS=2), ``scaling`` (the demo
+day in-process on growing SimBench grids, up to 11,000 houses; a container
+run of any of them: ``make up GRID=simbench:<code>``). Figures, not
 pass/fail; on a machine with other load, CPU times are the steadier ones.
 """
 
@@ -25,13 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from smartgrid_lab import numeric
+from smartgrid_lab import datagen, grids, numeric
 from smartgrid_lab.listening import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scenarios" / "demo.py"
 STEPS = 24 * 60
-SECTIONS = ("inprocess", "containers", "split", "engines", "numeric", "grading")
+SECTIONS = ("inprocess", "containers", "split", "engines", "numeric", "grading", "scaling")
 ENGINES = {  # the grid engines that read the lab's grid, by the class a swap names
     "PgmGrid (default)": None,
     "mosaik-pypower (PYPOWER)": "mosaik_components.mosaik_pypower.mosaik:PyPower",
@@ -173,6 +175,27 @@ def grading(submissions: int) -> None:
               f"   ({graded}/{submissions} graded)")
 
 
+GROWING = (None, "1-LV-rural3--0-sw", "1-MV-rural--0-sw", "1-MVLV-rural-all-0-sw",
+           "1-MVLV-semiurb-all-0-sw", "1-MVLV-urban-all-0-sw")  # the lab's grid, SimBench's
+
+
+def scaling(results: Path) -> None:
+    print("scaling: the demo day in-process on growing grids (one run each; the lab's grid "
+          "steps every minute, SimBench's every 15):")
+    print(f"  {'grid':26s} {'houses':>7s} {'buses':>6s} {'run wall':>9s} {'command':>8s} "
+          f"{'CPU':>7s} {'peak RSS':>9s}")
+    for number, code in enumerate(GROWING):
+        run_id = f"bench-scaling-{number}"
+        figures = scenario(results, run_id, *(["--grid", grids.SIMBENCH + code] if code else []))
+        folder = results / run_id / "grid" if code else datagen.DATA_DIR
+        grid_file = folder / (f"{code}.json" if code else datagen.GRID_FILE)
+        buses = len(json.loads(grid_file.read_text())["bus"])
+        houses = len(grids.house_buses(folder / datagen.HOUSEHOLDS_FILE))
+        print(f"  {code or 'lab (data/grid.json)':26s} {houses:7d} {buses:6d} "
+              f"{figures['run']:7.1f} s {figures['wall']:6.1f} s {figures['cpu']:5.1f} s "
+              f"{figures['rss_mib']:5.0f} MiB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each in-process figure")
@@ -202,6 +225,8 @@ def main() -> None:
             engines(results, args.runs)
         if "numeric" in chosen:
             numeric_cost()
+        if "scaling" in chosen:
+            scaling(results)
     if "grading" in chosen:
         grading(args.submissions)
 
