@@ -1,6 +1,6 @@
 """The lab's speed and memory, side by side in one run on this machine.
 
-    make bench                         # everything: about 15 minutes on 2 cores
+    make bench                         # everything: about 25 minutes on 2 cores
     python bench/lab.py --only inprocess,split
 
 Sections (``--only`` picks some): ``inprocess`` and ``containers`` (the demo
@@ -214,7 +214,7 @@ def main() -> None:
                 if line.startswith("model name")), platform.processor())
     print(f"Smart Grid Lab benchmark: {os.cpu_count()} cores ({cpu}), Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}; "
-          "all sections take about 15 minutes.", flush=True)
+          "all sections take about 25 minutes.", flush=True)
     with tempfile.TemporaryDirectory() as results:
         results = Path(results)
         local = in_process(results, args.runs) if "inprocess" in chosen else None
