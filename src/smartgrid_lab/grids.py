@@ -193,9 +193,10 @@ def from_simbench(code: str, out: Path, start: str) -> GridInputs:
     first = (day - date(SIMBENCH_YEAR, 1, 1)).days * 96
     rows = slice(first, first + 97)  # the day and the next midnight, as the lab's files
     # one column per load and PV system, in W, taken and formatted whole (10,000 loads: seconds)
-    load_w = (net.profiles["load"][[f"{name}_pload" for name in loads.profile]]
-              .iloc[rows].clip(lower=0).to_numpy() * (1e6 * loads.p_mw.to_numpy()))
-    pv_w = 0.0 - (net.profiles["renewables"][list(pvs.profile)].iloc[rows].clip(lower=0)
+    # (the day's rows first: all columns of a year for 11,542 loads would take 3 GB)
+    load_w = (net.profiles["load"].iloc[rows][[f"{name}_pload" for name in loads.profile]]
+              .clip(lower=0).to_numpy() * (1e6 * loads.p_mw.to_numpy()))
+    pv_w = 0.0 - (net.profiles["renewables"].iloc[rows][list(pvs.profile)].clip(lower=0)
                   .to_numpy() * (1e6 * pvs.p_mw.to_numpy()))  # (0.0 - x: no "-0.0" at night)
     stamps = [datetime.fromisoformat(start) + timedelta(minutes=15 * k) for k in range(97)]
     households = out / datagen.HOUSEHOLDS_FILE
