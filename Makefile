@@ -387,7 +387,7 @@ test: host-deps venv images  ## run every test: unit, local runs, containers, br
 	$(PY) -m pytest -ra --durations=30
 
 .PHONY: bench
-bench: venv  ## print speed and memory figures: in-process, containers, engines, grading (about 15 min)
+bench: venv  ## print speed and memory figures: in-process, containers, engines, grading, scaling (about 25 min)
 	$(PY) bench/lab.py
 
 .PHONY: soak

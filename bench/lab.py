@@ -1,13 +1,15 @@
 """The lab's speed and memory, side by side in one run on this machine.
 
-    make bench                         # everything: about 15 minutes on 2 cores
+    make bench                         # everything: about 25 minutes on 2 cores
     python bench/lab.py --only inprocess,split
 
 Sections (``--only`` picks some): ``inprocess`` and ``containers`` (the demo
 day both ways, and their ratio on a line of its own), ``split`` (where a
 step's time goes, from cProfile), ``engines`` (each grid engine on the same
 day), ``numeric`` (what the lab's fixed numeric kernels cost), ``grading``
-(a class's submissions graded with JOBS=1 and JOBS=2). Figures, not
+(a class's submissions graded with JOBS=1 and JOBS=2), ``scaling`` (the demo
+day in-process on growing SimBench grids, up to 11,542 houses; the largest
+in containers: ``in_containers(1, "simbench:1-MVLV-urban-all-0-sw")``). Figures, not
 pass/fail; on a machine with other load, CPU times are the steadier ones.
 """
 
@@ -25,13 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from smartgrid_lab import numeric
+from smartgrid_lab import datagen, grids, numeric
 from smartgrid_lab.listening import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "scenarios" / "demo.py"
 STEPS = 24 * 60
-SECTIONS = ("inprocess", "containers", "split", "engines", "numeric", "grading")
+SECTIONS = ("inprocess", "containers", "split", "engines", "numeric", "grading", "scaling")
 ENGINES = {  # the grid engines that read the lab's grid, by the class a swap names
     "PgmGrid (default)": None,
     "mosaik-pypower (PYPOWER)": "mosaik_components.mosaik_pypower.mosaik:PyPower",
@@ -76,7 +78,8 @@ def make(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def in_containers(runs: int) -> float:
+def in_containers(runs: int, grid: str = "") -> float:
+    """The demo day in containers (``make up``), on the lab's grid or *grid* (GRID=)."""
     built = make("images")
     if built.returncode != 0:
         sys.exit(f"make images failed:\n{built.stderr[-2000:]}")
@@ -85,7 +88,8 @@ def in_containers(runs: int) -> float:
         run_id, project = f"bench-{os.getpid()}-{i}", f"sgl-bench-{os.getpid()}"
         started = time.perf_counter()
         try:
-            up = make("up", f"RUN_ID={run_id}", f"COMPOSE_PROJECT={project}")
+            up = make("up", f"RUN_ID={run_id}", f"COMPOSE_PROJECT={project}",
+                      *([f"GRID={grid}"] if grid else []))
             wall = time.perf_counter() - started
             if up.returncode != 0:
                 sys.exit(f"make up failed:\n{up.stderr[-2000:]}")
@@ -94,7 +98,7 @@ def in_containers(runs: int) -> float:
         finally:
             make("down", f"COMPOSE_PROJECT={project}", timeout=300)
             shutil.rmtree(REPO / "results" / run_id, ignore_errors=True)
-    print(f"demo day in containers ({runs} runs, make up):")
+    print(f"demo day in containers ({runs} runs, make up{' GRID=' + grid if grid else ''}):")
     print(f"  run wall time      median {median(figures, 'run'):6.1f} s   "
           f"(whole make up, with start-up and tear-down {median(figures, 'wall'):.1f} s)")
     return median(figures, "run")
@@ -173,6 +177,27 @@ def grading(submissions: int) -> None:
               f"   ({graded}/{submissions} graded)")
 
 
+GROWING = (None, "1-LV-rural3--0-sw", "1-MV-rural--0-sw", "1-MVLV-rural-all-0-sw",
+           "1-MVLV-semiurb-all-0-sw", "1-MVLV-urban-all-0-sw")  # the lab's grid, SimBench's
+
+
+def scaling(results: Path) -> None:
+    print("scaling: the demo day in-process on growing grids (one run each; the lab's grid "
+          "steps every minute, SimBench's every 15):")
+    print(f"  {'grid':26s} {'houses':>7s} {'buses':>6s} {'run wall':>9s} {'command':>8s} "
+          f"{'CPU':>7s} {'peak RSS':>9s}")
+    for number, code in enumerate(GROWING):
+        run_id = f"bench-scaling-{number}"
+        figures = scenario(results, run_id, *(["--grid", grids.SIMBENCH + code] if code else []))
+        folder = results / run_id / "grid" if code else datagen.DATA_DIR
+        grid_file = folder / (f"{code}.json" if code else datagen.GRID_FILE)
+        buses = len(json.loads(grid_file.read_text())["bus"])
+        houses = len(grids.house_buses(folder / datagen.HOUSEHOLDS_FILE))
+        print(f"  {code or 'lab (data/grid.json)':26s} {houses:7d} {buses:6d} "
+              f"{figures['run']:7.1f} s {figures['wall']:6.1f} s {figures['cpu']:5.1f} s "
+              f"{figures['rss_mib']:5.0f} MiB", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs of each in-process figure")
@@ -189,7 +214,7 @@ def main() -> None:
                 if line.startswith("model name")), platform.processor())
     print(f"Smart Grid Lab benchmark: {os.cpu_count()} cores ({cpu}), Python "
           f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}; "
-          "all sections take about 15 minutes.", flush=True)
+          "all sections take about 25 minutes.", flush=True)
     with tempfile.TemporaryDirectory() as results:
         results = Path(results)
         local = in_process(results, args.runs) if "inprocess" in chosen else None
@@ -202,6 +227,8 @@ def main() -> None:
             engines(results, args.runs)
         if "numeric" in chosen:
             numeric_cost()
+        if "scaling" in chosen:
+            scaling(results)
     if "grading" in chosen:
         grading(args.submissions)
 

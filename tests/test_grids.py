@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 import zipfile
 
 import h5py
@@ -214,6 +215,8 @@ NO_LOAD_BUS = {"bus": [["mv", "REF", 20.0], ["lv", "PQ", 0.4]],
     ("broken.json", "{tmp}/broken.json, line 1: is not valid JSON"),
     ("no_load.json", "{tmp}/no_load.json: has no load bus"),
     ("simbench:1-LV-nowhere--0-sw", "simbench:1-LV-nowhere--0-sw: is not a SimBench grid code"),
+    ("simbench:1-MV-urban--0-sw", "simbench:1-MV-urban--0-sw: has 139 loads and 0 PV systems; "
+                                  "expected a grid with loads and PV systems"),
 ])
 def test_a_grid_that_cannot_be_used_is_named_with_its_problem(tmp_path, grid, problem):
     (tmp_path / "broken.json").write_text('{"bus": [')
@@ -294,3 +297,36 @@ def test_make_up_and_run_local_on_another_grid_agree(tmp_path, kind):
         make_in(REPO, "down", f"COMPOSE_PROJECT={project}", f"GRID={grid}")
         for name in (run_id, f"{run_id}-local"):
             shutil.rmtree(REPO / "results" / name, ignore_errors=True)
+
+
+def test_bus_bus_switches_merge_their_buses_or_join_nothing(tmp_path):
+    """SimBench's MV grids have bus-bus switches (here between the substation's
+    two busbars on either side): a closed one merges its buses into the one
+    with the lower index, which keeps its name and all elements; an open one
+    joins nothing. Both engines read the merged grid and agree."""
+    import simbench
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        net = simbench.get_simbench_net("1-MV-rural--0-sw")  # 97 buses, 2 bus-bus switches
+    assert list(zip(net.switch.bus[net.switch.et == "b"], net.switch.element[net.switch.et == "b"])
+                ) == [(0, 1), (2, 3)]
+    case = grids.simbench_case(net, "1-MV-rural--0-sw")
+    buses = [bid for bid, _, _ in case["bus"]]
+    assert len(buses) == 95 and "MV1.101_busbar1.2" not in buses and "HV1_Bus_18" not in buses
+    assert case["bus"][0] == ["HV1_Bus_17", "REF", 110.0]
+    ends = {bus for row in case["trafo"] + case["branch"] for bus in row[1:3]}
+    assert ends <= set(buses) and "MV1.101_busbar1.1" in ends
+    net.switch.loc[net.switch.et == "b", "closed"] = False
+    assert len(grids.simbench_case(net, "1-MV-rural--0-sw")["bus"]) == 97
+    gridfile = tmp_path / "mv.json"
+    gridfile.write_text(datagen.grid_json(case))
+    pypower, entities = started(PyPower, gridfile)
+    children = entities[0]["children"]
+    inputs = random_loads(random.Random(11), children, scale=100)
+    pypower.step(0, inputs, 60)
+    for engine in ENGINES.values():
+        sim, same = started(engine, gridfile)
+        assert same == entities
+        sim.step(0, inputs, 60)
+        assert_same_results(pypower, sim, children, (engine.__name__,))

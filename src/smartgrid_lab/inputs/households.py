@@ -10,7 +10,7 @@ from smartgrid_lab.inputs.common import (MAX_POWER_W, InputError, _check_steps, 
                                          _parse_date, _parse_start, _read_lines, _show, _some)
 
 HOUSE_ATTRS = ("num_hh", "num_residents")
-MAX_PROFILES = 10_000
+MAX_PROFILES = 100_000  # SimBench's largest grid has 11,542 houses
 UINT_RE = re.compile(r"[0-9]+")
 
 
