@@ -288,7 +288,9 @@ ifeq ($(ENGINE),swarm)
 	$(PY) -m smartgrid_lab.swarm remove $(COMPOSE_PROJECT)
 	@rm -rf $(SWARM_DIR)
 else
-	$(COMPOSE) down --remove-orphans --volumes
+	@# During a run the master's container removes itself (run --rm) as it stops,
+	@# and Compose v1 fails on a container that vanished meanwhile: a second pass finds it gone.
+	$(COMPOSE) down --remove-orphans --volumes || $(COMPOSE) down --remove-orphans --volumes
 endif
 
 .PHONY: logs

@@ -61,3 +61,10 @@ def local_run(tmp_path_factory) -> Path:
                         "--serve", f"127.0.0.1:{free_port()}")
     assert done.returncode == 0, done.stderr
     return results / "local"
+
+
+def pytest_collection_modifyitems(items):
+    """The offline-bundle test last: it removes every lab image and loads
+    them back from the bundle, without Docker's build cache, so any later
+    `make images` would build the base image again from scratch."""
+    items.sort(key=lambda item: item.path.name == "test_bundle.py")

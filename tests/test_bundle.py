@@ -46,7 +46,7 @@ def student_bundle():
     made = subprocess.run(["make", "--no-print-directory", "bundle", "STUDENT=1"], cwd=REPO,
                           capture_output=True, text=True, timeout=1200, stdin=subprocess.DEVNULL)
     assert made.returncode == 0, made.stdout + made.stderr
-    archive = next((REPO / "build").glob("smartgrid-lab-*-student.tar.gz"))
+    archive = REPO / made.stdout.split("Bundle: ")[1].split(" (")[0]
     try:
         yield archive
     finally:

@@ -363,11 +363,22 @@ def run_world(sim_config: dict, create_scenario, run: Run, until: int, rt_factor
         return outcome if outcome and outcome["status"] != "completed" else failed(world, error)
 
 
+def stopped_meanwhile(grace: float = 3.0) -> bool:
+    """Whether a stop (Ctrl-C, `make down`) arrives within *grace* seconds:
+    `make down` stops every container at once, and a simulator's closed
+    connection may reach the master a moment before its own SIGTERM."""
+    try:
+        return STOP_REQUESTED.wait(grace)
+    except KeyboardInterrupt:  # stop_on_signal raises it in this very thread
+        return True
+
+
 def failed(world, error: BaseException) -> dict:
     """The outcome of a run that ended in *error*: every failure in one paragraph."""
     if world:  # mosaik leaves its simulator runners pending: not news after this
         world.loop.set_exception_handler(lambda loop, context: None)
-    interrupted = isinstance(error, KeyboardInterrupt) or STOP_REQUESTED.is_set()
+    interrupted = (isinstance(error, KeyboardInterrupt) or STOP_REQUESTED.is_set()
+                   or isinstance(error, simulators.SimulatorLost) and stopped_meanwhile())
     outcome = {"status": "interrupted" if interrupted else "failed",
                "error": "interrupted" if interrupted else " ".join(str(error).split()),
                "error_type": type(error).__name__,
