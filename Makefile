@@ -58,8 +58,10 @@ swap-of = $(or $(lastword $(subst =, ,$(filter $(1)=%,$(SWAP)))),$(1))
 $(foreach s,$(SIMULATORS),$(eval export LAB_SERVICE_$(call upper,$(s)) := $(call swap-of,$(s))))
 SERVICE_FOLDERS := $(foreach s,$(SIMULATORS),$(call swap-of,$(s))) master
 export LAB_UID LAB_GID LAB_RT_FACTOR LAB_WEB_BIND LAB_WEB_PORT LAB_OWNER LAB_CHECKOUT
-export LAB_EXERCISE := $(EX)
-export LAB_SCENARIO = $(EX_SCENARIO)
+# The exercise and scenario the master runs: for `make up` only, not for
+# everything make starts (a test or a script would take them for its own).
+up: export LAB_EXERCISE := $(EX)
+up: export LAB_SCENARIO = $(EX_SCENARIO)
 
 # An unpacked `make bundle` (a BUNDLE file beside this one): everything comes
 # from the bundle, nothing from the network (images.tar, build/wheelhouse).
